@@ -1,0 +1,15 @@
+using System.CommandLine;
+using CrateIL.Cli.Commands;
+
+namespace CrateIL.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("crate: train, run and inspect white-box CRATE vision transformers on CPU (SIMD), CUDA and OpenCL");
+        root.Subcommands.Add(DevicesCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
+        return root.Parse(args).Invoke();
+    }
+}
