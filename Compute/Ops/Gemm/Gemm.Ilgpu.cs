@@ -89,22 +89,22 @@ internal struct GemmParams
 }
 
 /// <summary>
-/// One element a thread stages per k-tile: where it comes from in global memory (at k-tile 0; add k0·KStep),
-/// where it goes in shared memory, its k within the tile, and whether its row/column is inside the matrix.
+/// One element a thread stages per k-tile: where it comes from in global memory (at k-tile 0; add k0·kStep) and
+/// where it goes in shared memory. The element exists for k-tile k0 iff k0 &lt; KLimit, which folds both range
+/// checks into one compare (and one register): KLimit = K − k when the row/column is inside the matrix, else −1.
 /// </summary>
 internal struct TileSlot
 {
     public long Global;
     public int Shared;
-    public int K;
-    public bool OuterInRange;
+    public int KLimit;
 
     /// <summary>
     /// Maps element <paramref name="index"/> (0 … outerTile·bk − 1) of a tile to (outer, k), letting consecutive
     /// threads walk the dimension that is contiguous in memory so global loads coalesce.
     /// </summary>
     public static TileSlot Create(int index, bool kContiguous, int bkShift, int outerShift, int sharedLd,
-        int outer0, int outerExtent, long matrixBase, int ld)
+        int outer0, int outerExtent, int kExtent, long matrixBase, int ld)
     {
         int outer, k;
         if (kContiguous) { k = index & ((1 << bkShift) - 1); outer = index >> bkShift; }
@@ -114,14 +114,13 @@ internal struct TileSlot
         {
             Global = matrixBase + (kContiguous ? (long)globalOuter * ld + k : (long)k * ld + globalOuter),
             Shared = k * sharedLd + outer,
-            K = k,
-            OuterInRange = globalOuter < outerExtent,
+            KLimit = globalOuter < outerExtent ? kExtent - k : -1,
         };
     }
 
     /// <summary>The slot's element for the k-tile starting at <paramref name="k0"/>; 0 outside the matrix.</summary>
-    public static float Load(ArrayView<float> x, TileSlot s, int k0, long kStep, int kExtent) =>
-        s.OuterInRange && k0 + s.K < kExtent ? x[s.Global + k0 * kStep] : 0f;
+    public static float Load(ArrayView<float> x, TileSlot s, int k0, long kStep) =>
+        k0 < s.KLimit ? x[s.Global + k0 * kStep] : 0f;
 }
 
 /// <summary>Eight floats held in registers (one accumulator row or one fragment of the 8×8 micro-tile).</summary>
@@ -260,24 +259,24 @@ internal sealed class GemmKernels : IKernelSet<GemmKernels>
         {
             long baseA = p.OffsetA + batch * p.StrideA, baseB = p.OffsetB + batch * p.StrideB;
             // 128×8 = 1024 elements per operand tile: 4 per thread.
-            var a0 = TileSlot.Create(tid, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, baseA, p.Lda);
-            var a1 = TileSlot.Create(tid + Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, baseA, p.Lda);
-            var a2 = TileSlot.Create(tid + 2 * Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, baseA, p.Lda);
-            var a3 = TileSlot.Create(tid + 3 * Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, baseA, p.Lda);
-            var b0 = TileSlot.Create(tid, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, baseB, p.Ldb);
-            var b1 = TileSlot.Create(tid + Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, baseB, p.Ldb);
-            var b2 = TileSlot.Create(tid + 2 * Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, baseB, p.Ldb);
-            var b3 = TileSlot.Create(tid + 3 * Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, baseB, p.Ldb);
+            var a0 = TileSlot.Create(tid, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, p.K, baseA, p.Lda);
+            var a1 = TileSlot.Create(tid + Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, p.K, baseA, p.Lda);
+            var a2 = TileSlot.Create(tid + 2 * Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, p.K, baseA, p.Lda);
+            var a3 = TileSlot.Create(tid + 3 * Threads, aK, Bk8Shift, Tile128Shift, Ld128, row0, p.M, p.K, baseA, p.Lda);
+            var b0 = TileSlot.Create(tid, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, p.K, baseB, p.Ldb);
+            var b1 = TileSlot.Create(tid + Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, p.K, baseB, p.Ldb);
+            var b2 = TileSlot.Create(tid + 2 * Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, p.K, baseB, p.Ldb);
+            var b3 = TileSlot.Create(tid + 3 * Threads, bK, Bk8Shift, Tile128Shift, Ld128, col0, p.N, p.K, baseB, p.Ldb);
 
             // Stage k-tile 0 into buffer 0 (all zeros when K = 0).
-            sa[a0.Shared] = TileSlot.Load(a, a0, 0, aStep, p.K);
-            sa[a1.Shared] = TileSlot.Load(a, a1, 0, aStep, p.K);
-            sa[a2.Shared] = TileSlot.Load(a, a2, 0, aStep, p.K);
-            sa[a3.Shared] = TileSlot.Load(a, a3, 0, aStep, p.K);
-            sb[b0.Shared] = TileSlot.Load(b, b0, 0, bStep, p.K);
-            sb[b1.Shared] = TileSlot.Load(b, b1, 0, bStep, p.K);
-            sb[b2.Shared] = TileSlot.Load(b, b2, 0, bStep, p.K);
-            sb[b3.Shared] = TileSlot.Load(b, b3, 0, bStep, p.K);
+            sa[a0.Shared] = TileSlot.Load(a, a0, 0, aStep);
+            sa[a1.Shared] = TileSlot.Load(a, a1, 0, aStep);
+            sa[a2.Shared] = TileSlot.Load(a, a2, 0, aStep);
+            sa[a3.Shared] = TileSlot.Load(a, a3, 0, aStep);
+            sb[b0.Shared] = TileSlot.Load(b, b0, 0, bStep);
+            sb[b1.Shared] = TileSlot.Load(b, b1, 0, bStep);
+            sb[b2.Shared] = TileSlot.Load(b, b2, 0, bStep);
+            sb[b3.Shared] = TileSlot.Load(b, b3, 0, bStep);
             Group.Barrier();
 
             var acc = default(Block8x8);
@@ -288,14 +287,14 @@ internal sealed class GemmKernels : IKernelSet<GemmKernels>
                 float na0 = 0f, na1 = 0f, na2 = 0f, na3 = 0f, nb0 = 0f, nb1 = 0f, nb2 = 0f, nb3 = 0f;
                 if (more)
                 {
-                    na0 = TileSlot.Load(a, a0, kNext, aStep, p.K);
-                    na1 = TileSlot.Load(a, a1, kNext, aStep, p.K);
-                    na2 = TileSlot.Load(a, a2, kNext, aStep, p.K);
-                    na3 = TileSlot.Load(a, a3, kNext, aStep, p.K);
-                    nb0 = TileSlot.Load(b, b0, kNext, bStep, p.K);
-                    nb1 = TileSlot.Load(b, b1, kNext, bStep, p.K);
-                    nb2 = TileSlot.Load(b, b2, kNext, bStep, p.K);
-                    nb3 = TileSlot.Load(b, b3, kNext, bStep, p.K);
+                    na0 = TileSlot.Load(a, a0, kNext, aStep);
+                    na1 = TileSlot.Load(a, a1, kNext, aStep);
+                    na2 = TileSlot.Load(a, a2, kNext, aStep);
+                    na3 = TileSlot.Load(a, a3, kNext, aStep);
+                    nb0 = TileSlot.Load(b, b0, kNext, bStep);
+                    nb1 = TileSlot.Load(b, b1, kNext, bStep);
+                    nb2 = TileSlot.Load(b, b2, kNext, bStep);
+                    nb3 = TileSlot.Load(b, b3, kNext, bStep);
                 }
 
                 // The k-steps are written out so every shared-memory address is a base plus a constant.
@@ -355,23 +354,23 @@ internal sealed class GemmKernels : IKernelSet<GemmKernels>
         {
             long baseA = p.OffsetA + batch * p.StrideA, baseB = p.OffsetB + batch * p.StrideB;
             // 64×16 = 1024 elements per operand tile: 4 per thread.
-            var a0 = TileSlot.Create(tid, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, baseA, p.Lda);
-            var a1 = TileSlot.Create(tid + Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, baseA, p.Lda);
-            var a2 = TileSlot.Create(tid + 2 * Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, baseA, p.Lda);
-            var a3 = TileSlot.Create(tid + 3 * Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, baseA, p.Lda);
-            var b0 = TileSlot.Create(tid, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, baseB, p.Ldb);
-            var b1 = TileSlot.Create(tid + Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, baseB, p.Ldb);
-            var b2 = TileSlot.Create(tid + 2 * Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, baseB, p.Ldb);
-            var b3 = TileSlot.Create(tid + 3 * Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, baseB, p.Ldb);
+            var a0 = TileSlot.Create(tid, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, p.K, baseA, p.Lda);
+            var a1 = TileSlot.Create(tid + Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, p.K, baseA, p.Lda);
+            var a2 = TileSlot.Create(tid + 2 * Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, p.K, baseA, p.Lda);
+            var a3 = TileSlot.Create(tid + 3 * Threads, aK, Bk16Shift, Tile64Shift, Ld64, row0, p.M, p.K, baseA, p.Lda);
+            var b0 = TileSlot.Create(tid, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, p.K, baseB, p.Ldb);
+            var b1 = TileSlot.Create(tid + Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, p.K, baseB, p.Ldb);
+            var b2 = TileSlot.Create(tid + 2 * Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, p.K, baseB, p.Ldb);
+            var b3 = TileSlot.Create(tid + 3 * Threads, bK, Bk16Shift, Tile64Shift, Ld64, col0, p.N, p.K, baseB, p.Ldb);
 
-            sa[a0.Shared] = TileSlot.Load(a, a0, 0, aStep, p.K);
-            sa[a1.Shared] = TileSlot.Load(a, a1, 0, aStep, p.K);
-            sa[a2.Shared] = TileSlot.Load(a, a2, 0, aStep, p.K);
-            sa[a3.Shared] = TileSlot.Load(a, a3, 0, aStep, p.K);
-            sb[b0.Shared] = TileSlot.Load(b, b0, 0, bStep, p.K);
-            sb[b1.Shared] = TileSlot.Load(b, b1, 0, bStep, p.K);
-            sb[b2.Shared] = TileSlot.Load(b, b2, 0, bStep, p.K);
-            sb[b3.Shared] = TileSlot.Load(b, b3, 0, bStep, p.K);
+            sa[a0.Shared] = TileSlot.Load(a, a0, 0, aStep);
+            sa[a1.Shared] = TileSlot.Load(a, a1, 0, aStep);
+            sa[a2.Shared] = TileSlot.Load(a, a2, 0, aStep);
+            sa[a3.Shared] = TileSlot.Load(a, a3, 0, aStep);
+            sb[b0.Shared] = TileSlot.Load(b, b0, 0, bStep);
+            sb[b1.Shared] = TileSlot.Load(b, b1, 0, bStep);
+            sb[b2.Shared] = TileSlot.Load(b, b2, 0, bStep);
+            sb[b3.Shared] = TileSlot.Load(b, b3, 0, bStep);
             Group.Barrier();
 
             var acc = default(Block4x4);
@@ -382,14 +381,14 @@ internal sealed class GemmKernels : IKernelSet<GemmKernels>
                 float na0 = 0f, na1 = 0f, na2 = 0f, na3 = 0f, nb0 = 0f, nb1 = 0f, nb2 = 0f, nb3 = 0f;
                 if (more)
                 {
-                    na0 = TileSlot.Load(a, a0, kNext, aStep, p.K);
-                    na1 = TileSlot.Load(a, a1, kNext, aStep, p.K);
-                    na2 = TileSlot.Load(a, a2, kNext, aStep, p.K);
-                    na3 = TileSlot.Load(a, a3, kNext, aStep, p.K);
-                    nb0 = TileSlot.Load(b, b0, kNext, bStep, p.K);
-                    nb1 = TileSlot.Load(b, b1, kNext, bStep, p.K);
-                    nb2 = TileSlot.Load(b, b2, kNext, bStep, p.K);
-                    nb3 = TileSlot.Load(b, b3, kNext, bStep, p.K);
+                    na0 = TileSlot.Load(a, a0, kNext, aStep);
+                    na1 = TileSlot.Load(a, a1, kNext, aStep);
+                    na2 = TileSlot.Load(a, a2, kNext, aStep);
+                    na3 = TileSlot.Load(a, a3, kNext, aStep);
+                    nb0 = TileSlot.Load(b, b0, kNext, bStep);
+                    nb1 = TileSlot.Load(b, b1, kNext, bStep);
+                    nb2 = TileSlot.Load(b, b2, kNext, bStep);
+                    nb3 = TileSlot.Load(b, b3, kNext, bStep);
                 }
 
                 var aTile = sa.SubView((t & 1) * Buffer64 + ty, Buffer64 - GroupSide);
