@@ -104,6 +104,8 @@ public class GemmIlgpuTests
         foreach (var (ta, tb) in Transposes)
             Verify(dev, Dense(1, m, n, k, ta, tb, alpha: -1.75f, beta: 0.5f, seed: 7));
         Verify(dev, Dense(1, m, n, k, false, false, alpha: 0f, beta: -2f, seed: 9));   // α = 0: C = β·C exactly
+        // k = 0: no k-tiles at all, C = β·C
+        Verify(dev, new Case(1, 5, 7, 0, false, false, 1f, 0.5f, new Layout(1, 0, 1, 0), new Layout(1, 0, 7, 0), new Layout(35, 0, 7, 35), 10));
     }
 
     /// <summary>Per-head attention products over column slices of [tokens, heads·d] matrices (lda = heads·d, offset h·d).</summary>

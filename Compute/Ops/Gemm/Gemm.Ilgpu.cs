@@ -52,14 +52,15 @@ internal static class GemmIlgpu
     }
 
     /// <summary>
-    /// The 128-tile kernel needs enough blocks to fill a GPU; below that (and on the ILGPU CPU simulator, where
-    /// each group costs 256 OS threads) the 64-tile kernel wins.
+    /// The 128-tile kernel does twice the work per shared-memory read but needs at least one block per
+    /// multiprocessor to keep the device busy; smaller problems use the 64-tile kernel (4× the blocks). The ILGPU
+    /// CPU simulator always uses the 64-tile kernel: there the cost is group barriers, and BK = 16 halves them.
     /// </summary>
     internal static GemmKernelVariant Choose(IlgpuDevice device, in GemmArgs g)
     {
         if (device.Kind == DeviceKind.IlgpuCpu) return GemmKernelVariant.Tile64;
         long bigBlocks = (long)((g.M + 127) / 128) * ((g.N + 127) / 128) * g.Batch;
-        return bigBlocks >= 2L * device.Accelerator.NumMultiprocessors ? GemmKernelVariant.Tile128 : GemmKernelVariant.Tile64;
+        return bigBlocks >= device.Accelerator.NumMultiprocessors ? GemmKernelVariant.Tile128 : GemmKernelVariant.Tile64;
     }
 }
 
