@@ -1,0 +1,126 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+using CrateIL.Compute.Ilgpu;
+using ILGPU;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+using Xunit;
+
+namespace CrateIL.Testing;
+
+/// <summary>
+/// Lowers kernels to PTX and OpenCL C without any GPU: finds every method marked <see cref="IlgpuKernelAttribute"/>
+/// in an assembly and compiles it with ILGPU's backends. Test projects feed <see cref="Names"/> to a theory so
+/// that a failure names the kernel.
+/// </summary>
+public static partial class KernelCompilation
+{
+    private const BindingFlags AnyStatic = BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly;
+
+    /// <summary>CUDA limit on static shared memory per group, which every kernel must respect.</summary>
+    public const int MaxSharedBytes = 48 * 1024;
+
+    private static readonly Lock Gate = new();
+    private static Context? _context;
+    private static readonly Dictionary<CudaArchitecture, PTXBackend> PtxBackends = [];
+    private static CLBackend? _clBackend;
+
+    /// <summary>Every [IlgpuKernel] method in <paramref name="assembly"/>, by "Type.Method" name.</summary>
+    public static IReadOnlyDictionary<string, MethodInfo> Find(Assembly assembly)
+    {
+        var found = new SortedDictionary<string, MethodInfo>(StringComparer.Ordinal);
+        foreach (var type in assembly.GetTypes())
+            foreach (var method in type.GetMethods(AnyStatic))
+            {
+                if (method.GetCustomAttribute<IlgpuKernelAttribute>() is null) continue;
+                var name = $"{type.FullName}.{method.Name}";
+                if (!found.TryAdd(name, method))
+                    throw new InvalidOperationException($"Two kernels are named {name}; kernel methods must not be overloaded");
+            }
+        return found;
+    }
+
+    /// <summary>Theory rows: one kernel name per row.</summary>
+    public static TheoryData<string> Names(Assembly assembly)
+    {
+        var data = new TheoryData<string>();
+        foreach (var name in Find(assembly).Keys) data.Add(name);
+        return data;
+    }
+
+    public static MethodInfo Get(Assembly assembly, string name) =>
+        Find(assembly).TryGetValue(name, out var m) ? m : throw new KeyNotFoundException($"No [IlgpuKernel] method {name} in {assembly.GetName().Name}");
+
+    /// <summary>The PTX assembly of <paramref name="kernel"/> for <paramref name="architecture"/>.</summary>
+    public static string ToPtx(MethodInfo kernel, CudaArchitecture architecture)
+    {
+        var entry = EntryPoint(kernel);
+        var context = Context;
+        lock (Gate)
+        {
+            if (!PtxBackends.TryGetValue(architecture, out var backend))
+            {
+                backend = new PTXBackend(context, new CudaCapabilityContext(architecture), architecture, CudaInstructionSet.ISA_80, null);
+                PtxBackends.Add(architecture, backend);
+            }
+            return ((PTXCompiledKernel)backend.Compile(entry, default)).PTXAssembly;
+        }
+    }
+
+    /// <summary>The OpenCL C source of <paramref name="kernel"/> (OpenCL C 2.0, no sub-groups, as CrateIL's kernels use).</summary>
+    public static string ToOpenClC(MethodInfo kernel)
+    {
+        var entry = EntryPoint(kernel);
+        var context = Context;
+        lock (Gate)
+        {
+            _clBackend ??= new CLBackend(context,
+                new CLCapabilityContext(false, true, true, true, false),
+                CLDeviceVendor.Other, CLCVersion.CL20);
+            return ((CLCompiledKernel)_clBackend.Compile(entry, default)).Source;
+        }
+    }
+
+    /// <summary>Bytes of statically allocated shared memory declared in a PTX module.</summary>
+    public static long SharedBytes(string ptx)
+    {
+        long total = 0;
+        foreach (Match m in SharedDeclaration().Matches(ptx))
+            total += long.Parse(m.Groups["bytes"].Value) * ElementBytes(m.Groups["type"].Value);
+        return total;
+    }
+
+    private static int ElementBytes(string ptxType) => ptxType switch
+    {
+        "b8" or "u8" or "s8" => 1,
+        "b16" or "u16" or "s16" or "f16" => 2,
+        "b32" or "u32" or "s32" or "f32" => 4,
+        _ => 8,
+    };
+
+    [GeneratedRegex(@"\.shared\s+(?:\.align\s+\d+\s+)?\.(?<type>[a-z]+\d+)\s+[\w$]+\[(?<bytes>\d+)\]")]
+    private static partial Regex SharedDeclaration();
+
+    private static EntryPointDescription EntryPoint(MethodInfo kernel)
+    {
+        var attribute = kernel.GetCustomAttribute<IlgpuKernelAttribute>()
+            ?? throw new ArgumentException($"{kernel.DeclaringType?.FullName}.{kernel.Name} is not marked [IlgpuKernel]");
+        return attribute.Grouping == Grouping.Explicit
+            ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)
+            : EntryPointDescription.FromImplicitlyGroupedKernel(kernel);
+    }
+
+    /// <summary>A device-less context with the same optimisation settings as DeviceRegistry's.</summary>
+    private static Context Context
+    {
+        get
+        {
+            lock (Gate)
+                return _context ??= ILGPU.Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        }
+    }
+}
