@@ -97,8 +97,12 @@ public static class Gemm
                 CheckExtent("B", b.Tensor, args.IndexB(batch - 1, k - 1, n - 1) + 1, b.Offset);
             }
             CheckExtent("C", c.Tensor, args.IndexC(batch - 1, m - 1, n - 1) + 1, c.Offset);
-            if (batch > 1 && c.BatchStride < (long)(m - 1) * ldc + n)
-                throw new ArgumentException($"C batch stride {c.BatchStride} makes batch entries overlap (each needs {(long)(m - 1) * ldc + n})");
+            // Batch entries of C must not overlap: either stacked matrices, or side-by-side column slices of one
+            // wider matrix (per-head outputs written into [N, heads·d] with ldc = heads·d, stride d).
+            bool stacked = c.BatchStride >= (long)(m - 1) * ldc + n;
+            bool sideBySide = m == 1 ? c.BatchStride >= n : c.BatchStride >= n && (batch - 1) * c.BatchStride + n <= ldc;
+            if (batch > 1 && !stacked && !sideBySide)
+                throw new ArgumentException($"C batch stride {c.BatchStride} makes batch entries overlap (m={m}, n={n}, ldc={ldc}, batch={batch})");
         }
         return args;
     }
