@@ -31,7 +31,9 @@ internal static class ElementwiseIlgpu
     /// </summary>
     public static void BiasGrad(IlgpuDevice d, Tensor dy, Tensor dbias, int rows, int cols)
     {
-        int group = Math.Min(Math.Min(d.RowGroupSize, d.MaxThreadsPerGroup), ElementwiseKernels.MaxGroup);
+        // The tree halves the row stripes, so the group size must be a power of two.
+        int group = (int)System.Numerics.BitOperations.RoundUpToPowerOf2(
+            (uint)Math.Min(Math.Min(d.RowGroupSize, d.MaxThreadsPerGroup), ElementwiseKernels.MaxGroup) + 1) / 2;
         int blockColumns = Math.Min(BiasGradShape.BlockColumns, group);
         int blocks = (cols + blockColumns - 1) / blockColumns;
         var acc = d.Accelerator;
