@@ -1,0 +1,85 @@
+using CrateIL.Compute.Devices;
+
+namespace CrateIL.Compute.Cpu;
+
+/// <summary>A piece of work over a range of units [start, start + count) that can run on any thread.</summary>
+internal interface IRangeKernel
+{
+    void Execute(int start, int count);
+}
+
+/// <summary>
+/// Splits [0, units) into one contiguous chunk per thread of a <see cref="CpuDevice"/> when there is enough work,
+/// and runs everything on the calling thread otherwise. The kernel is a struct, so the single-threaded path is
+/// a direct, inlinable call that allocates nothing; the multi-threaded path reuses a per-thread job object
+/// (only <see cref="Parallel.For(int,int,ParallelOptions,Action{int})"/>'s own bookkeeping allocates).
+/// </summary>
+internal static class CpuParallel
+{
+    /// <summary>Elements per thread below which splitting a cheap elementwise op costs more than it saves.</summary>
+    public const int ElementGrain = 1 << 15;
+
+    /// <param name="units">Number of work units (elements, rows, column tiles).</param>
+    /// <param name="grain">Minimum units per thread; fewer units than 2·grain run single-threaded.</param>
+    /// <param name="align">Chunk boundaries are multiples of this (e.g. 16 elements = one cache line), so
+    /// neighbouring threads never write the same cache line and every chunk but the last is SIMD-aligned.</param>
+    public static void For<TKernel>(CpuDevice device, int units, int grain, in TKernel kernel, int align = 1)
+        where TKernel : struct, IRangeKernel
+    {
+        if (units <= 0) return;
+        int threads = (int)Math.Min(device.Threads, (long)units / Math.Max(1, grain));
+        if (threads <= 1)
+        {
+            kernel.Execute(0, units);
+            return;
+        }
+        int chunk = (units + threads - 1) / threads;
+        chunk = (chunk + align - 1) / align * align;
+        int chunks = (units + chunk - 1) / chunk;
+        var job = RangeJob<TKernel>.Rent(kernel, units, chunk);
+        try
+        {
+            Parallel.For(0, chunks, device.ParallelOptions, job.Body);
+        }
+        finally
+        {
+            job.Return();
+        }
+    }
+
+    /// <summary>Carries a struct kernel into Parallel.For without a closure per call.</summary>
+    private sealed class RangeJob<TKernel> where TKernel : struct, IRangeKernel
+    {
+        [ThreadStatic] private static RangeJob<TKernel>? _free;
+
+        private TKernel _kernel;
+        private int _units, _chunk;
+
+        private RangeJob() => Body = Run;
+
+        public Action<int> Body { get; }
+
+        public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk)
+        {
+            // Nested use on the same thread finds the slot empty and makes a fresh job.
+            var job = _free ?? new RangeJob<TKernel>();
+            _free = null;
+            job._kernel = kernel;
+            job._units = units;
+            job._chunk = chunk;
+            return job;
+        }
+
+        public void Return()
+        {
+            _kernel = default;
+            _free = this;
+        }
+
+        private void Run(int index)
+        {
+            int start = index * _chunk;
+            _kernel.Execute(start, Math.Min(_chunk, _units - start));
+        }
+    }
+}
