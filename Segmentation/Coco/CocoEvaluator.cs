@@ -80,7 +80,7 @@ public static class CocoEvaluator
         var ious = new Dictionary<(long, long), double[,]?>();
         foreach (long img in imgIds)
             foreach (long cat in evalCats)
-                ious[(img, cat)] = ComputeIou(Get(gts, img, cat), SortedDts(Get(dts, img, cat), maxDet), iouType);
+                ious[(img, cat)] = ComputeIou(Get(gts, img, cat, catIds), SortedDts(Get(dts, img, cat, catIds), maxDet), iouType);
 
         int T = iouThrs.Length, R = recThrs.Length, K = evalCats.Length, A = areaRngs.Length, M = maxDets.Length, I = imgIds.Length;
         var evalImgs = new CocoImageEvaluation?[K][][];
@@ -92,7 +92,7 @@ public static class CocoEvaluator
                 evalImgs[k][a] = new CocoImageEvaluation?[I];
                 for (int i = 0; i < I; i++)
                     evalImgs[k][a][i] = EvaluateImage(imgIds[i], evalCats[k], areaRngs[a], maxDet, iouThrs,
-                        Get(gts, imgIds[i], evalCats[k]), Get(dts, imgIds[i], evalCats[k]), ious[(imgIds[i], evalCats[k])]);
+                        Get(gts, imgIds[i], evalCats[k], catIds), Get(dts, imgIds[i], evalCats[k], catIds), ious[(imgIds[i], evalCats[k])]);
             }
         }
 
@@ -192,11 +192,13 @@ public static class CocoEvaluator
         return groups;
     }
 
-    private static List<Obj> Get(Dictionary<(long, long), List<Obj>> groups, long img, long cat)
+    private static List<Obj> Get(Dictionary<(long, long), List<Obj>> groups, long img, long cat, long[] catIds)
     {
         if (cat != -1) return groups.TryGetValue((img, cat), out var l) ? l : [];
-        // useCats = 0: every category of the image, categories in sorted order.
-        return groups.Where(kv => kv.Key.Item1 == img).OrderBy(kv => kv.Key.Item2).SelectMany(kv => kv.Value).ToList();
+        // useCats = 0: the image's objects of every evaluated category, categories in sorted order.
+        var all = new List<Obj>();
+        foreach (long c in catIds) if (groups.TryGetValue((img, c), out var part)) all.AddRange(part);
+        return all;
     }
 
     private static List<Obj> SortedDts(List<Obj> dt, int maxDet)

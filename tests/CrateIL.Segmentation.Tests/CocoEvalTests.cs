@@ -174,6 +174,17 @@ public class CocoEvalTests
     }
 
     [Fact]
+    public void Without_categories_detections_match_across_labels()
+    {
+        var gt = Gt((1, 1, 0, 0, 50, 50, false, null), (1, 2, 100, 100, 50, 50, false, null));
+        var dt = Dt(gt, (1, 2, 0, 0, 50, 50, 0.9), (1, 1, 100, 100, 50, 50, 0.8));
+        Assert.Equal(0.0, Eval(gt, dt).AP);
+        var pooled = CocoEvaluator.Evaluate(gt, dt, CocoIouType.Bbox, new CocoEvalParams { UseCategories = false });
+        Assert.Equal(1.0, pooled.Stats.AP, 15);
+        Assert.Equal([-1L], pooled.CategoryIds);
+    }
+
+    [Fact]
     public void Summary_text_has_pycocotools_layout()
     {
         var gt = Gt((1, 1, 0, 0, 50, 50, false, null));
