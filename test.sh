@@ -7,13 +7,14 @@ cd "$(dirname "$0")"
 need=()
 dpkg -s pocl-opencl-icd >/dev/null 2>&1 || need+=(pocl-opencl-icd)
 dpkg -s ocl-icd-opencl-dev >/dev/null 2>&1 || need+=(ocl-icd-opencl-dev)
+dpkg -s labelme-examples >/dev/null 2>&1 || need+=(labelme-examples)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests)"
+    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests; labelme-examples: real VOC/COCO fixtures)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/crateil-apt.log 2>&1 \
-      || echo "test.sh: apt-get failed (see /tmp/crateil-apt.log); OpenCL tests will skip or fail"
+      || echo "test.sh: apt-get failed (see /tmp/crateil-apt.log); OpenCL and labelme tests will skip or fail"
   else
-    echo "test.sh: ${need[*]} missing and not root: OpenCL tests will skip (CRATEIL_REQUIRE_OPENCL=1 makes them fail)"
+    echo "test.sh: ${need[*]} missing and not root: OpenCL and labelme-data tests will skip (CRATEIL_REQUIRE_OPENCL=1 makes the OpenCL ones fail)"
   fi
 fi
 

@@ -10,6 +10,7 @@ public static class Program
         var root = new RootCommand("crate: train, run and inspect white-box CRATE vision transformers on CPU (SIMD), CUDA and OpenCL");
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(CocoEvalCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
