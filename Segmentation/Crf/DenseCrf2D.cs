@@ -105,7 +105,7 @@ public sealed class DenseCrf2D
     {
         IFeatureFilter filter = _exact
             ? new BruteForceGaussianFilter(features, _n, dims)
-            : PermutohedralLattice.Build(features, _n, dims, _threads);
+            : PermutohedralLattice.Build(features, _n, dims, _threads);   // internal overload: no copy
         var ones = new float[_n];
         Array.Fill(ones, 1f);
         var norm = new float[_n];

@@ -78,14 +78,24 @@ public sealed class PermutohedralLattice : IFeatureFilter
     /// </summary>
     public static PermutohedralLattice Build(ReadOnlySpan<float> features, int n, int d, int threads = 2)
     {
+        if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
+        return Build(features.ToArray(), n, d, threads);
+    }
+
+    /// <summary>As <see cref="Build(ReadOnlySpan{float}, int, int, int)"/> without copying the features.</summary>
+    internal static PermutohedralLattice Build(float[] features, int n, int d, int threads)
+    {
         if (d < 1 || d > 8) throw new ArgumentOutOfRangeException(nameof(d), d, "feature dimension must be in 1..8");
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "need at least one point");
         if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
         int d1 = d + 1;
-        var loKeys = new ulong[n * d1];
-        var hiKeys = new ulong[n * d1];
+        // Temporaries come from the shared pool: repeated builds (one per image) reuse warm memory.
+        var loKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
+        var hiKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
         var weights = new float[n * d1];
-        var feat = features.ToArray();
+        var feat = features;
+        var scale = new double[d + 1];
+        for (int j = 1; j <= d; j++) scale[j] = Math.Sqrt(2.0 / 3.0) * d1 / Math.Sqrt((double)j * (j + 1));
         int chunks = Math.Max(1, threads) * 4;
         string? error = null;
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
@@ -98,7 +108,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             Span<int> key = stackalloc int[d];
             for (int p = start; p < end; p++)
             {
-                if (!Embed(feat.AsSpan(p * d, d), d, elevated, rem0, rank, bary))
+                if (!Embed(feat.AsSpan(p * d, d), d, scale, elevated, rem0, rank, bary))
                 {
                     error = $"feature of point {p} is not finite";
                     return;
@@ -124,7 +134,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
         // Serial hash insertion; consecutive points (neighbouring pixels) usually share vertices, so the previous
         // point's vertices are checked first.
-        var table = new VertexTable(Math.Max(16, n));
+        var table = new VertexTable(Math.Max(16, n / 4));
         var offsets = new int[n * d1];
         for (int p = 0; p < n; p++)
         {
@@ -141,9 +151,12 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
         }
         int m = table.Count;
+        System.Buffers.ArrayPool<ulong>.Shared.Return(loKeys);
+        System.Buffers.ArrayPool<ulong>.Shared.Return(hiKeys);
 
         // Blur neighbours along each lattice axis j: n1 = key − 1 (coordinate j: + d), n2 = key + 1 (coordinate j: − d);
-        // for j = d every stored coordinate moves by ∓1.
+        // for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only n1 is
+        // looked up and n2 of the vertex found is set to v (each slot is written by exactly one vertex: no race).
         var blur = new int[d1 * m * 2];
         Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
         {
@@ -158,12 +171,9 @@ public sealed class PermutohedralLattice : IFeatureFilter
                     for (int i = 0; i < d; i++) nb[i] = key[i] - 1;
                     if (j < d) nb[j] = key[j] + d;
                     var (lo1, hi1) = Pack(nb);
-                    for (int i = 0; i < d; i++) nb[i] = key[i] + 1;
-                    if (j < d) nb[j] = key[j] - d;
-                    var (lo2, hi2) = Pack(nb);
-                    long at = ((long)j * m + v) * 2;
-                    blur[at] = table.Find(lo1, hi1) + 1;
-                    blur[at + 1] = table.Find(lo2, hi2) + 1;
+                    int u = table.Find(lo1, hi1);
+                    blur[((long)j * m + v) * 2] = u + 1;
+                    if (u >= 0) blur[((long)j * m + u) * 2 + 1] = v + 1;
                 }
             }
         });
@@ -171,14 +181,13 @@ public sealed class PermutohedralLattice : IFeatureFilter
     }
 
     /// <summary>Elevation, nearest remainder-0 point, ranks and barycentric weights of one feature vector.</summary>
-    private static bool Embed(ReadOnlySpan<float> f, int d, Span<double> elevated, Span<int> rem0, Span<int> rank, Span<double> bary)
+    private static bool Embed(ReadOnlySpan<float> f, int d, ReadOnlySpan<double> scale, Span<double> elevated, Span<int> rem0, Span<int> rank, Span<double> bary)
     {
         int d1 = d + 1;
-        double invStd = Math.Sqrt(2.0 / 3.0) * d1;
         double sm = 0;
         for (int j = d; j > 0; j--)
         {
-            double cf = f[j - 1] * (invStd / Math.Sqrt((double)j * (j + 1)));
+            double cf = f[j - 1] * scale[j];
             if (!double.IsFinite(cf)) return false;
             elevated[j] = sm - j * cf;
             sm += cf;
@@ -349,22 +358,37 @@ public sealed class PermutohedralLattice : IFeatureFilter
         }
     }
 
-    /// <summary>Open-addressing hash table from packed keys to vertex ids (linear probing, power-of-two capacity).</summary>
+    /// <summary>
+    /// Open-addressing hash table from packed keys to vertex ids (linear probing, power-of-two capacity). Keys are
+    /// stored in the slots, so a lookup touches one cache line; vertex keys are also kept by id for the blur pass.
+    /// </summary>
     private sealed class VertexTable
     {
-        private int[] _slots;
+        private struct Slot
+        {
+            public ulong Lo, Hi;
+            public int Id;   // −1 = empty
+        }
+
+        private Slot[] _slots;
         private ulong[] _lo, _hi;
         private int _mask;
 
         public VertexTable(int expected)
         {
-            int cap = 16;
+            int cap = 1024;
             while (cap < expected * 2) cap <<= 1;
-            _slots = new int[cap];
-            Array.Fill(_slots, -1);
+            _slots = NewSlots(cap);
             _mask = cap - 1;
-            _lo = new ulong[expected];
-            _hi = new ulong[expected];
+            _lo = new ulong[Math.Max(16, expected)];
+            _hi = new ulong[Math.Max(16, expected)];
+        }
+
+        private static Slot[] NewSlots(int cap)
+        {
+            var s = new Slot[cap];
+            for (int i = 0; i < s.Length; i++) s[i].Id = -1;
+            return s;
         }
 
         public int Count { get; private set; }
@@ -383,9 +407,9 @@ public sealed class PermutohedralLattice : IFeatureFilter
             int i = Hash(lo, hi) & _mask;
             while (true)
             {
-                int v = _slots[i];
-                if (v < 0) return -1;
-                if (_lo[v] == lo && _hi[v] == hi) return v;
+                ref Slot s = ref _slots[i];
+                if (s.Id < 0) return -1;
+                if (s.Lo == lo && s.Hi == hi) return s.Id;
                 i = (i + 1) & _mask;
             }
         }
@@ -395,9 +419,9 @@ public sealed class PermutohedralLattice : IFeatureFilter
             int i = Hash(lo, hi) & _mask;
             while (true)
             {
-                int v = _slots[i];
-                if (v < 0) break;
-                if (_lo[v] == lo && _hi[v] == hi) return v;
+                ref Slot s = ref _slots[i];
+                if (s.Id < 0) break;
+                if (s.Lo == lo && s.Hi == hi) return s.Id;
                 i = (i + 1) & _mask;
             }
             if (Count == _lo.Length)
@@ -407,21 +431,20 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
             int id = Count++;
             _lo[id] = lo; _hi[id] = hi;
-            _slots[i] = id;
+            _slots[i] = new Slot { Lo = lo, Hi = hi, Id = id };
             if (Count * 2 > _slots.Length) Grow();
             return id;
         }
 
         private void Grow()
         {
-            _slots = new int[_slots.Length * 2];
-            Array.Fill(_slots, -1);
+            _slots = NewSlots(_slots.Length * 2);
             _mask = _slots.Length - 1;
             for (int v = 0; v < Count; v++)
             {
                 int i = Hash(_lo[v], _hi[v]) & _mask;
-                while (_slots[i] >= 0) i = (i + 1) & _mask;
-                _slots[i] = v;
+                while (_slots[i].Id >= 0) i = (i + 1) & _mask;
+                _slots[i] = new Slot { Lo = _lo[v], Hi = _hi[v], Id = v };
             }
         }
     }

@@ -8,7 +8,12 @@ namespace CrateIL.Segmentation.MaskCut;
 public static class SyntheticFeatures
 {
     /// <summary>Returns features [h·w, dim] (row-major tokens).</summary>
-    public static float[] Planted(int gridHeight, int gridWidth, int dim, IReadOnlyList<Box> objects, double noise, int seed)
+    /// <param name="backgroundWaves">
+    /// 0: one background direction (the background is a clique of the τ-graph). &gt; 0: the background direction
+    /// varies smoothly over the grid, b0 + cos(2π·waves·x/w)·b1 + sin(2π·waves·y/h)·b2 (normalised), so that
+    /// distant background tokens fall below τ and the graph is geometric like real images' (needs dim ≥ objects + 4).
+    /// </param>
+    public static float[] Planted(int gridHeight, int gridWidth, int dim, IReadOnlyList<Box> objects, double noise, int seed, double backgroundWaves = 0)
     {
         if (gridHeight < 1 || gridWidth < 1 || dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), "grid and dim must be positive");
         var rng = new Random(seed);
@@ -17,8 +22,9 @@ public static class SyntheticFeatures
             double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
             return Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
         }
-        if (dim < objects.Count + 1) throw new ArgumentException($"dim {dim} is too small for {objects.Count} objects plus background (orthogonal directions)", nameof(dim));
-        var dirs = new double[objects.Count + 1][];
+        int extra = backgroundWaves > 0 ? 2 : 0;
+        if (dim < objects.Count + 1 + extra) throw new ArgumentException($"dim {dim} is too small for {objects.Count} objects plus background (orthogonal directions)", nameof(dim));
+        var dirs = new double[objects.Count + 1 + extra][];
         for (int k = 0; k < dirs.Length; k++)
         {
             dirs[k] = new double[dim];
@@ -48,7 +54,19 @@ public static class SyntheticFeatures
                     if (x >= b.X0 && x < b.X1 && y >= b.Y0 && y < b.Y1) owner = k + 1;
                 }
                 int t = y * gridWidth + x;
-                for (int i = 0; i < dim; i++) f[(long)t * dim + i] = (float)(dirs[owner][i] + sigma * Gauss());
+                double wa = 0, wb = 0, norm = 1;
+                if (owner == 0 && extra > 0)
+                {
+                    wa = Math.Cos(2 * Math.PI * backgroundWaves * x / gridWidth);
+                    wb = Math.Sin(2 * Math.PI * backgroundWaves * y / gridHeight);
+                    norm = Math.Sqrt(1 + wa * wa + wb * wb);
+                }
+                for (int i = 0; i < dim; i++)
+                {
+                    double v = dirs[owner][i];
+                    if (owner == 0 && extra > 0) v = (v + wa * dirs[^2][i] + wb * dirs[^1][i]) / norm;
+                    f[(long)t * dim + i] = (float)(v + sigma * Gauss());
+                }
             }
         return f;
     }
