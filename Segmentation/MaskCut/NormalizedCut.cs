@@ -46,7 +46,7 @@ public sealed class NormalizedCut
         }
         else
         {
-            if (_lanczos is null || _lanczos.Size != n) _lanczos = new LanczosSolver(n) { Tolerance = tolerance };
+            if (_lanczos is null || _lanczos.Size != n || _lanczos.Tolerance != tolerance) _lanczos = new LanczosSolver(n) { Tolerance = tolerance };
             u = new double[n];
             var r = _lanczos.Largest(graph, u, graph.TrivialEigenvector());
             lambda = 1 - r.Value;
