@@ -89,6 +89,24 @@ internal static class RowMath
         for (; i < n; i++) Unsafe.Add(ref py, i) = scale * Unsafe.Add(ref px, i) - shift;
     }
 
+    /// <summary>Σ_j (x_j − shift), summed after the shift so a large common offset does not cancel digits away.</summary>
+    public static float SumShifted(ReadOnlySpan<float> x, float shift)
+    {
+        int n = x.Length, i = 0;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        float sum = 0f;
+        if (Vector256.IsHardwareAccelerated && n >= Vector256<float>.Count)
+        {
+            var s = Vector256.Create(shift);
+            var acc = Vector256<float>.Zero;
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+                acc += Vector256.LoadUnsafe(ref px, (nuint)i) - s;
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += Unsafe.Add(ref px, i) - shift;
+        return sum;
+    }
+
     /// <summary>Σ_j (x_j − mean)²: the two-pass variance numerator (stable for rows with a large mean).</summary>
     public static float SumSquaredDeviation(ReadOnlySpan<float> x, float mean)
     {
