@@ -169,6 +169,39 @@ public class LayerNormTests
         }
     }
 
+    [Fact]
+    public void CpuRowRangesGiveTheSameGradientsAsOneThread()
+    {
+        // Forces the multi-range dγ/dβ path whatever the machine's core count.
+        using var one = CpuDevice.Create(1);
+        using var four = CpuDevice.Create(4);
+        const int rows = 300, cols = 131;
+        var x = TestData.Normal(5, rows * cols);
+        var dy = TestData.Normal(6, rows * cols);
+        var gamma = TestData.Uniform(7, cols, 0.5f, 1.5f);
+        var results = new List<float[]>();
+        foreach (var dev in new[] { one, four })
+        {
+            using var tx = dev.FromHost(x, rows, cols);
+            using var tdy = dev.FromHost(dy, rows, cols);
+            using var tg = dev.FromHost(gamma, cols);
+            using var y = dev.Allocate(rows, cols);
+            using var mean = dev.Allocate(rows);
+            using var rstd = dev.Allocate(rows);
+            using var dx = dev.Allocate(rows, cols);
+            using var dGamma = dev.Zeros(cols);
+            using var dBeta = dev.Zeros(cols);
+            LayerNorm.Forward(tx, tg, null, y, mean, rstd);
+            LayerNorm.Backward(tdy, tx, tg, mean, rstd, dx, dGamma, dBeta);
+            results.Add([.. dx.ToArray(), .. dGamma.ToArray(), .. dBeta.ToArray()]);
+        }
+        var (_, m, r) = LayerNormReference.Forward(TestData.ToDouble(x), [], [], rows, cols);
+        var (edx, edg, edb) = LayerNormReference.Backward(TestData.ToDouble(dy), TestData.ToDouble(x), TestData.ToDouble(gamma), m, r, rows, cols);
+        double[] expected = [.. edx, .. edg, .. edb];
+        Check.Close(results[0], expected, BackwardTol, "1 thread");
+        Check.Close(results[1], expected, BackwardTol, "4 threads, several row ranges");
+    }
+
     [Theory]
     [InlineData(1, 1)]
     [InlineData(3, 5)]
