@@ -195,6 +195,8 @@ public static class Safetensors
         long dataStart = 8 + (long)headerLength;
         long dataLength = fileLength - dataStart;
 
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw new CheckpointFormatException(path, "header is not valid UTF-8 JSON");
         JsonDocument document;
         try
         {

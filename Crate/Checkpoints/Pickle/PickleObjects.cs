@@ -45,6 +45,7 @@ public sealed class PickleDict : IEnumerable<KeyValuePair<object?, object?>>
 
     public bool TryGetValue(object? key, out object? value)
     {
+        PickleKeyComparer.CheckHashable(key);
         int i = key is null ? _nullIndex : _index.GetValueOrDefault(key, -1);
         value = i >= 0 ? _items[i].Value : null;
         return i >= 0;
@@ -83,14 +84,18 @@ internal sealed class PickleKeyComparer : IEqualityComparer<object>
 {
     public static readonly PickleKeyComparer Instance = new();
 
-    public static void CheckHashable(object? key)
+    /// <summary>Keys nested deeper than this are refused: hashing and comparing them recurses.</summary>
+    public const int MaxKeyDepth = 64;
+
+    public static void CheckHashable(object? key, int depth = 0)
     {
         switch (key)
         {
             case List<object?> or PickleDict or PickleSet { Frozen: false }:
                 throw new InvalidDataException($"unhashable key of type {PickleText.TypeName(key)}");
             case object?[] tuple:
-                foreach (var item in tuple) CheckHashable(item);
+                if (depth >= MaxKeyDepth) throw new InvalidDataException($"key tuple nested deeper than {MaxKeyDepth}");
+                foreach (var item in tuple) CheckHashable(item, depth + 1);
                 break;
         }
     }
@@ -158,12 +163,16 @@ internal static class PickleText
         _ => value.GetType().Name,
     };
 
-    public static string Describe(object? value) => value switch
+    /// <summary>A short Python-like rendering for error messages (nested tuples cut off).</summary>
+    public static string Describe(object? value) => Describe(value, 0);
+
+    private static string Describe(object? value, int depth) => value switch
     {
         null => "None",
-        string s => $"'{s}'",
+        string s => s.Length <= 80 ? $"'{s}'" : $"'{s[..80]}…'",
         bool b => b ? "True" : "False",
-        object?[] t => "(" + string.Join(", ", t.Select(Describe)) + (t.Length == 1 ? ",)" : ")"),
+        object?[] when depth >= 3 => "(…)",
+        object?[] t => "(" + string.Join(", ", t.Take(8).Select(item => Describe(item, depth + 1))) + (t.Length > 8 ? ", …)" : t.Length == 1 ? ",)" : ")"),
         long or BigInteger or double => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture)!,
         _ => TypeName(value),
     };

@@ -55,6 +55,9 @@ internal sealed class TorchPickleHost(Func<string, long, TensorDType, byte[]> re
     private const int RebuildTensorV2 = 100, RebuildTensor = 101, RebuildParameter = 102, RebuildParameterWithState = 103,
         StorageType = 104, TorchSize = 105, NumpyScalar = 106, NumpyDTypeGlobal = 107;
 
+    /// <summary>Largest tensor materialised from a smaller storage (a broadcast view saved with zero strides).</summary>
+    public const long MaxExpandedElements = 1L << 26;
+
     private readonly Dictionary<string, TorchStorage> _storages = new(StringComparer.Ordinal);
 
     private static readonly Dictionary<string, TensorDType> StorageTypes = new(StringComparer.Ordinal)
@@ -175,7 +178,6 @@ internal sealed class TorchPickleHost(Func<string, long, TensorDType, byte[]> re
             throw new InvalidDataException($"size {ShapeText.Format(shape)} and stride {ShapeText.Format(stride)} differ in rank");
         long numel = TensorDTypes.Numel(shape);
         if (numel < 0 || numel > Array.MaxLength) throw new InvalidDataException($"size {ShapeText.Format(shape)} is too large");
-        var data = new float[numel];
         if (numel > 0)
         {
             // The last element touched must lie inside the storage.
@@ -184,8 +186,13 @@ internal sealed class TorchPickleHost(Func<string, long, TensorDType, byte[]> re
             if (last >= storage.Numel)
                 throw new InvalidDataException(
                     $"tensor size {ShapeText.Format(shape)} stride {ShapeText.Format(stride)} offset {offset} reaches element {last} of storage '{storage.Key}' which holds {storage.Numel}");
-            Gather(storage, offset, shape, stride, data);
+            // Zero strides (expand) let a tiny storage describe a huge tensor; cap that before allocating.
+            if (numel > storage.Numel && numel > MaxExpandedElements)
+                throw new InvalidDataException(
+                    $"tensor size {ShapeText.Format(shape)} expands storage '{storage.Key}' ({storage.Numel} elements) to {numel}, over the {MaxExpandedElements}-element limit");
         }
+        var data = new float[numel];
+        if (numel > 0) Gather(storage, offset, shape, stride, data);
         return new TorchTensor(shape, data, storage.DType, requiresGrad, isParameter);
     }
 

@@ -296,7 +296,7 @@ public sealed class Unpickler
     private object ReadLong(long width)
     {
         var value = new BigInteger(Read(width), isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     private string Utf8(ReadOnlySpan<byte> bytes)
@@ -325,7 +325,7 @@ public sealed class Unpickler
     {
         if (!BigInteger.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
             throw Error($"'{text}' is not an integer");
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     private double ParseTextFloat(ReadOnlySpan<byte> line)
