@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.InteropServices;
 
 namespace CrateIL.Crate.Checkpoints;
 
@@ -38,6 +39,10 @@ internal static class TensorDTypes
         ReadOnlySpan<byte> bytes = source.Slice(checked((int)(first * size)), destination.Length * size);
         switch (dtype)
         {
+            case TensorDType.Float32 when bigEndian != BitConverter.IsLittleEndian:
+                // Same byte order as this machine: a plain copy.
+                MemoryMarshal.Cast<byte, float>(bytes).CopyTo(destination);
+                break;
             case TensorDType.Float32:
                 for (int i = 0; i < destination.Length; i++)
                 {
