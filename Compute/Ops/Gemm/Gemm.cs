@@ -97,7 +97,11 @@ public static class Gemm
                 CheckExtent("B", b.Tensor, args.IndexB(batch - 1, k - 1, n - 1) + 1, b.Offset);
             }
             CheckExtent("C", c.Tensor, args.IndexC(batch - 1, m - 1, n - 1) + 1, c.Offset);
-            if (batch > 1 && c.BatchStride < (long)(m - 1) * ldc + n)
+            // Entries must not overlap: either each lies wholly after the previous one, or (per-head outputs
+            // written into the columns of one wide matrix) they are side-by-side column blocks within a row.
+            bool disjointBlocks = c.BatchStride >= (long)(m - 1) * ldc + n;
+            bool sideBySideColumns = c.BatchStride >= n && (long)(batch - 1) * c.BatchStride + n <= ldc;
+            if (batch > 1 && !disjointBlocks && !sideBySideColumns)
                 throw new ArgumentException($"C batch stride {c.BatchStride} makes batch entries overlap (each needs {(long)(m - 1) * ldc + n})");
         }
         return args;
