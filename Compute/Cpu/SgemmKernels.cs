@@ -32,15 +32,18 @@ internal static unsafe partial class SgemmKernels
     private static Vector512<float> Fmadd512(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
         Avx512F.FusedMultiplyAdd(a, b, c);
 
+    private static int Tuned(string name, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable("CRATEIL_GEMM_" + name), out int v) && v > 0 ? v : fallback;
+
     public static readonly SgemmKernel Avx2 = new()
     {
-        Name = "vector256-6x16", VectorBits = 256, MR = V256x6x16.MR, NR = V256x6x16.NR, KC = 256, MC = 144, NC = 4096,
+        Name = "vector256-6x16", VectorBits = 256, MR = V256x6x16.MR, NR = V256x6x16.NR, KC = Tuned("KC", 256), MC = Tuned("MC", 144), NC = Tuned("NC", 4096),
         Run = &V256x6x16.Run,
     };
 
     public static readonly SgemmKernel Avx512 = new()
     {
-        Name = "vector512-12x32", VectorBits = 512, MR = V512x12x32.MR, NR = V512x12x32.NR, KC = 192, MC = 144, NC = 4096,
+        Name = "vector512-12x32", VectorBits = 512, MR = V512x12x32.MR, NR = V512x12x32.NR, KC = Tuned("KC", 192), MC = Tuned("MC", 144), NC = Tuned("NC", 4096),
         Run = &V512x12x32.Run,
     };
 }
@@ -102,22 +105,74 @@ internal static unsafe class SgemmPack
         {
             int r = 0;
             for (; r + 8 <= count; r += 8) Vector256.Store(Vector256.Load(src + r), dst + r);
+            if (r + 4 <= count) { Vector128.Store(Vector128.Load(src + r), dst + r); r += 4; }
             for (; r < count; r++) dst[r] = src[r];
             for (; r < width; r++) dst[r] = 0f;
         }
     }
 
-    /// <summary>dst[p·width + r] = src[r·ld + p] for r &lt; count, zero for count ≤ r &lt; width (a transpose).</summary>
+    /// <summary>
+    /// dst[p·width + r] = src[r·ld + p] for r &lt; count, zero for count ≤ r &lt; width: a transpose, done in 8×8
+    /// blocks in registers (8 row loads, 24 shuffles, 8 stores) where AVX is available.
+    /// </summary>
     private static void Strided(float* src, long ld, int kc, int count, int width, float* dst)
     {
-        int r = 0;
-        for (; r < count; r++)
+        for (int r0 = 0; r0 < width; r0 += 8)
         {
-            float* s = src + r * ld;
-            float* d = dst + r;
-            for (int p = 0; p < kc; p++) d[(long)p * width] = s[p];
+            int valid = Math.Clamp(count - r0, 0, 8), lanes = Math.Min(8, width - r0);
+            float* d0 = dst + r0;
+            if (valid == 0)
+            {
+                for (int p = 0; p < kc; p++) for (int j = 0; j < lanes; j++) d0[(long)p * width + j] = 0f;
+                continue;
+            }
+            float* s0 = src + r0 * ld;
+            int p0 = 0;
+            if (Avx.IsSupported && lanes is 8 or 6 or 4)
+            {
+                for (; p0 + 8 <= kc; p0 += 8)
+                {
+                    float* s = s0 + p0;
+                    var z = Vector256<float>.Zero;
+                    var x0 = Vector256.Load(s);
+                    var x1 = valid > 1 ? Vector256.Load(s + ld) : z;
+                    var x2 = valid > 2 ? Vector256.Load(s + 2 * ld) : z;
+                    var x3 = valid > 3 ? Vector256.Load(s + 3 * ld) : z;
+                    var x4 = valid > 4 ? Vector256.Load(s + 4 * ld) : z;
+                    var x5 = valid > 5 ? Vector256.Load(s + 5 * ld) : z;
+                    var x6 = valid > 6 ? Vector256.Load(s + 6 * ld) : z;
+                    var x7 = valid > 7 ? Vector256.Load(s + 7 * ld) : z;
+                    var t0 = Avx.UnpackLow(x0, x1); var t1 = Avx.UnpackHigh(x0, x1);
+                    var t2 = Avx.UnpackLow(x2, x3); var t3 = Avx.UnpackHigh(x2, x3);
+                    var t4 = Avx.UnpackLow(x4, x5); var t5 = Avx.UnpackHigh(x4, x5);
+                    var t6 = Avx.UnpackLow(x6, x7); var t7 = Avx.UnpackHigh(x6, x7);
+                    var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+                    var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+                    var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+                    var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                    float* d = d0 + (long)p0 * width;
+                    StoreLanes(Avx.Permute2x128(u0, u4, 0x20), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u1, u5, 0x20), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u2, u6, 0x20), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u3, u7, 0x20), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u0, u4, 0x31), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u1, u5, 0x31), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u2, u6, 0x31), d, lanes); d += width;
+                    StoreLanes(Avx.Permute2x128(u3, u7, 0x31), d, lanes);
+                }
+            }
+            for (int p = p0; p < kc; p++)
+                for (int j = 0; j < lanes; j++)
+                    d0[(long)p * width + j] = j < valid ? s0[j * ld + p] : 0f;
         }
-        for (; r < width; r++)
-            for (int p = 0; p < kc; p++) dst[(long)p * width + r] = 0f;
+    }
+
+    /// <summary>Stores the first 8, 6 or 4 lanes of <paramref name="v"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreLanes(Vector256<float> v, float* d, int lanes)
+    {
+        if (lanes == 8) { Vector256.Store(v, d); return; }
+        Vector128.Store(v.GetLower(), d);
+        if (lanes == 6) *(double*)(d + 4) = v.GetUpper().AsDouble().ToScalar();
     }
 }
