@@ -45,6 +45,15 @@ public static class FmaPeak
         return best;
     }
 
+    /// <summary>Runs <paramref name="iterations"/> of the FMA chains on each of <paramref name="threads"/> threads; returns the flops done.</summary>
+    internal static double Run(int threads, long iterations, int vectorBits = 0)
+    {
+        var job = new Job(vectorBits == 0 ? GemmVectorBits : vectorBits) { Iterations = iterations };
+        var team = CpuThreadTeam.Get(threads);
+        while (!team.TryRun(job)) Thread.Yield();
+        return threads * job.FlopsPerIteration * iterations;
+    }
+
     private static double Time(CpuThreadTeam team, Job job, long iterations)
     {
         job.Iterations = iterations;

@@ -43,7 +43,7 @@ internal static unsafe partial class SgemmKernels
 
     public static readonly SgemmKernel Avx512 = new()
     {
-        Name = "vector512-12x32", VectorBits = 512, MR = V512x12x32.MR, NR = V512x12x32.NR, KC = Tuned("KC", 192), MC = Tuned("MC", 144), NC = Tuned("NC", 4096),
+        Name = "vector512-12x32", VectorBits = 512, MR = V512x12x32.MR, NR = V512x12x32.NR, KC = Tuned("KC", 512), MC = Tuned("MC", 96), NC = Tuned("NC", 2048),
         Run = &V512x12x32.Run,
     };
 }

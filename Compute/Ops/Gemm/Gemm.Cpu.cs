@@ -86,12 +86,15 @@ internal static unsafe class GemmCpu
     }
 
     /// <summary>
-    /// One matrix of the batch, for member <paramref name="part"/> of a team (or the whole matrix on one thread
+    /// One matrix of the batch, for member <paramref name="member"/> of a team (or the whole matrix on one thread
     /// when <paramref name="team"/> is null). Members share the packed B block (double-buffered, so one barrier per
     /// block suffices: a buffer is refilled only after everyone passed the barrier that follows its successor's packing).
+    /// With <paramref name="claims"/>, members take MC-row blocks of C from a shared counter per block of B
+    /// (phases numbered from <paramref name="phase0"/>), so a member slowed down by other load on the machine
+    /// does less; without, each member owns a fixed rectangle of the <paramref name="part"/> grid.
     /// </summary>
     private static void Compute(in Problem p, int bt, Partition part, int member, CpuThreadTeam? team,
-        float* sharedB0, float* sharedB1, Workspace ws)
+        float* sharedB0, float* sharedB1, Workspace ws, int[]? claims = null, int phase0 = 0)
     {
         var g = p.Args;
         var kern = p.Kernel;
@@ -101,14 +104,24 @@ internal static unsafe class GemmCpu
         float* c = p.C + g.OffsetC + bt * g.StrideC;
         int members = team?.Size ?? 1;
 
-        // This member's rows of C: a contiguous run of MR-row micro-tiles.
+        // Static: this member's rows of C are a contiguous run of MR-row micro-tiles. Dynamic: all rows, claimed by block.
         int tilesM = (g.M + mr - 1) / mr;
         int tm = member / part.Tn, tn = member % part.Tn;
-        int m0 = Math.Min(g.M, tilesM * tm / part.Tm * mr), m1 = Math.Min(g.M, tilesM * (tm + 1) / part.Tm * mr);
+        int m0 = 0, m1 = g.M;
+        if (claims is null)
+        {
+            m0 = Math.Min(g.M, tilesM * tm / part.Tm * mr);
+            m1 = Math.Min(g.M, tilesM * (tm + 1) / part.Tm * mr);
+        }
+        else tn = 0;
+        int tnCount = claims is null ? part.Tn : 1;
 
         int kc0 = BlockSize(g.K, kern.KC, 4);
         int nc0 = BlockSize(g.N, kern.NC, nr);
-        int mc0 = m1 > m0 ? BlockSize(m1 - m0, kern.MC, mr) : mr;
+        // Dynamic claiming wants at least two blocks per member to balance; static wants the fewest blocks.
+        int mcMax = claims is null ? kern.MC : Math.Clamp(RoundUp((g.M + 2 * members - 1) / (2 * members), mr), mr, kern.MC);
+        int mc0 = m1 > m0 ? BlockSize(m1 - m0, mcMax, mr) : mr;
+        int rowBlocks = (m1 - m0 + mc0 - 1) / mc0;
         float* aBuf = ws.A.Ensure((long)mc0 * kc0);
         float* tile = ws.Tile.Ensure((long)mr * nr);
         int step = 0;
@@ -117,7 +130,7 @@ internal static unsafe class GemmCpu
         {
             int nc = Math.Min(nc0, g.N - jc);
             int panels = (nc + nr - 1) / nr;
-            int pn0 = panels * tn / part.Tn, pn1 = panels * (tn + 1) / part.Tn;
+            int pn0 = panels * tn / tnCount, pn1 = panels * (tn + 1) / tnCount;
             for (int pc = 0; pc < g.K; pc += kc0, step++)
             {
                 int kc = Math.Min(kc0, g.K - pc);
@@ -125,9 +138,11 @@ internal static unsafe class GemmCpu
                 SgemmPack.B(b, g.Ldb, g.TransB, pc, kc, jc, nc, nr, panels * member / members, panels * (member + 1) / members, bBuf);
                 team?.Barrier();
                 float beta = pc == 0 ? g.Beta : 1f;
-                for (int ic = m0; ic < m1; ic += mc0)
+                for (int blk = 0; ; blk++)
                 {
-                    int mc = Math.Min(mc0, m1 - ic);
+                    if (claims is not null) blk = Interlocked.Increment(ref claims[phase0 + step]) - 1;
+                    if (blk >= rowBlocks) break;
+                    int ic = m0 + blk * mc0, mc = Math.Min(mc0, m1 - ic);
                     SgemmPack.A(a, g.Lda, g.TransA, ic, mc, pc, kc, mr, aBuf);
                     for (int jp = pn0; jp < pn1; jp++)
                     {
@@ -141,6 +156,14 @@ internal static unsafe class GemmCpu
                 }
             }
         }
+    }
+
+    /// <summary>Blocks of B (barrier phases) one matrix takes: column blocks × depth blocks.</summary>
+    private static int Phases(in Problem p)
+    {
+        var g = p.Args;
+        int kc0 = BlockSize(g.K, p.Kernel.KC, 4), nc0 = BlockSize(g.N, p.Kernel.NC, p.Kernel.NR);
+        return (g.N + nc0 - 1) / nc0 * ((g.K + kc0 - 1) / kc0);
     }
 
     /// <summary>The operands of one call: base pointers (tensor offsets applied), arguments and the micro-kernel.</summary>
@@ -184,7 +207,9 @@ internal static unsafe class GemmCpu
     {
         private Problem _p;
         private Partition _partition;
-        private int _solo, _next;
+        private bool _dynamic;
+        private int _solo, _next, _phases;
+        private int[] _claims = [];
         private float* _shared0, _shared1;
 
         public void Prepare(in Problem p, int members, Workspace owner)
@@ -195,6 +220,12 @@ internal static unsafe class GemmCpu
             _solo = smallEach ? g.Batch : g.Batch / members * members;
             _next = 0;
             _partition = Partition.Choose(members, g.M, g.N, p.Kernel);
+            // Claiming row blocks balances the load (also against other processes) when M has enough micro-tiles.
+            _dynamic = (g.M + p.Kernel.MR - 1) / p.Kernel.MR >= 4 * members;
+            _phases = Phases(p);
+            int claimsNeeded = (g.Batch - _solo) * _phases;
+            if (_claims.Length < claimsNeeded) _claims = new int[Math.Max(claimsNeeded, 2 * _claims.Length)];
+            Array.Clear(_claims, 0, claimsNeeded);
             long len = PackedBLength(p);
             _shared0 = _solo < g.Batch ? owner.Shared0.Ensure(len) : null;
             _shared1 = _solo < g.Batch ? owner.Shared1.Ensure(len) : null;
@@ -213,7 +244,7 @@ internal static unsafe class GemmCpu
                     Compute(_p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
             }
             for (int bt = _solo; bt < g.Batch; bt++)
-                Compute(_p, bt, _partition, member, team, _shared0, _shared1, ws);
+                Compute(_p, bt, _partition, member, team, _shared0, _shared1, ws, _dynamic ? _claims : null, (bt - _solo) * _phases);
         }
     }
 }
