@@ -13,7 +13,7 @@ namespace CrateIL.Nn.Layers;
 /// slices on the CPU); its backward returns the single gradient dw = dQ + dK + dV.
 /// Parameters are registered as <c>{prefix}qkv.weight</c>, <c>{prefix}to_out.0.weight</c>, <c>{prefix}to_out.0.bias</c>.
 /// </summary>
-public sealed class Mssa : IDisposable
+public sealed class Mssa : ITokenMixer, IDisposable
 {
     private AttentionCore? _core;
     private Device? _device;
