@@ -29,8 +29,17 @@ internal static class BenchGemm
             { m, n, k, batch, threads, device, transA, transB, iters, json };
         cmd.SetAction(parse =>
         {
-            var r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
+            Result r;
+            try
+            {
+                r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
                 parse.GetValue(device)!, parse.GetValue(transA), parse.GetValue(transB), parse.GetValue(iters));
+            }
+            catch (Exception e) when (e is NotSupportedException or DeviceNotFoundException or ArgumentException)
+            {
+                Console.Error.WriteLine($"bench gemm: {e.Message}");
+                return 2;
+            }
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
@@ -59,24 +68,29 @@ internal static class BenchGemm
         using var c = dev.Zeros(batch, m, n);
         void Call() { Gemm.MatMul(a, b, c, transA, transB); dev.Synchronize(); }
 
-        // Warm up (JIT tiers, packing buffers, worker threads) for at least 0.5 s.
+        // Warm up (JIT, packing buffers, worker threads) for at least 0.5 s.
+        var warmTimes = new List<double>();
         var warm = Stopwatch.StartNew();
-        do Call(); while (warm.Elapsed.TotalSeconds < 0.5);
-        // Interleave short FMA-peak samples with the GEMM calls, so both see the same machine load (it may be shared).
+        do
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Call();
+            warmTimes.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        while (warm.Elapsed.TotalSeconds < 0.5 || warmTimes.Count < 2);
+        warmTimes.Sort();
+        // Each GEMM call is followed by an FMA-peak sample of about the same length on the same threads, so both
+        // see the same load (the machine may be shared) and best-of compares like with like.
+        var sampler = cpu ? new FmaPeak.Sampler(threads, Math.Max(2e-4, warmTimes[warmTimes.Count / 2])) : null;
         var times = new List<double>();
         double peak = 0;
         var total = Stopwatch.StartNew();
-        while (iters > 0 ? times.Count < iters : (times.Count < 3 || total.Elapsed.TotalSeconds < 3))
+        while (iters > 0 ? times.Count < iters : (times.Count < 5 || total.Elapsed.TotalSeconds < 3))
         {
-            if (cpu) peak = Math.Max(peak, FmaPeak.MeasureGflops(threads, repeats: 2, millisecondsPerRepeat: 25));
-            var round = Stopwatch.StartNew();
-            do
-            {
-                long t0 = Stopwatch.GetTimestamp();
-                Call();
-                times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            }
-            while (round.Elapsed.TotalSeconds < 0.2 && (iters <= 0 || times.Count < iters));
+            long t0 = Stopwatch.GetTimestamp();
+            Call();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            if (sampler is not null) peak = Math.Max(peak, sampler.Sample());
         }
         times.Sort();
         double best = times[0], median = times[times.Count / 2];
