@@ -119,7 +119,7 @@ public sealed class AttentionCore : IDisposable
 
     /// <summary>
     /// CPU only, for tests: the probabilities of (batch entry, head) from the last forward pass when they were kept
-    /// (null when they were not kept or on an ILGPU device).
+    /// (empty when they were not kept for that entry, or on an ILGPU device, which never forms them).
     /// </summary>
     internal ReadOnlySpan<float> SavedProbabilities(int b, int h) => _cpu is null ? default : _cpu.SavedProbabilities(b, h);
 

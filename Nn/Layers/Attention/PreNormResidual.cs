@@ -54,7 +54,7 @@ internal sealed class PreNormResidual : IDisposable
         Ensure(x.Device, x.Length / Dim);
         _x = x;
         // The row view of x is cached per input tensor, so steady-state calls allocate nothing.
-        if (_x2 is null || !ReferenceEquals(_x2.Storage, x.Storage) || _x2.Offset != x.Offset)
+        if (_x2 is null || !ReferenceEquals(_x2.Storage, x.Storage) || _x2.Offset != x.Offset || _x2.Length != x.Length)
             _x2 = x.Rank == 2 && x.Shape[1] == Dim ? x : x.Reshape(checked((int)(x.Length / Dim)), Dim);
         LayerNorm.Forward(_x2, _gamma.Value, _beta.Value, _ln!, _mean, _rstd);
         x.CopyTo(output);
