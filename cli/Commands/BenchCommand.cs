@@ -17,5 +17,6 @@ internal static partial class BenchCommand
         yield return BenchGemm.Create();
         yield return BenchMaskCut.Create();
         yield return BenchCrf.Create();
+        yield return BenchMssa.Create();
     }
 }
