@@ -74,8 +74,15 @@ public static class FmaPeak
             _job.Iterations = Math.Max(1, (long)(iterations * seconds / best));
         }
 
+        /// <summary>Wall-clock seconds of the last sample.</summary>
+        public double LastSeconds { get; private set; }
+
         /// <summary>Runs one sample; returns its GFLOP/s.</summary>
-        public double Sample() => _threads * _job.FlopsPerIteration * _job.Iterations / Time(_team, _job, _job.Iterations) / 1e9;
+        public double Sample()
+        {
+            LastSeconds = Time(_team, _job, _job.Iterations);
+            return _threads * _job.FlopsPerIteration * _job.Iterations / LastSeconds / 1e9;
+        }
     }
 
     /// <summary>Runs <paramref name="iterations"/> of the FMA chains on each of <paramref name="threads"/> threads; returns the flops done.</summary>
