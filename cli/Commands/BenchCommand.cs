@@ -15,5 +15,6 @@ internal static partial class BenchCommand
     private static IEnumerable<Command> SubCommands()
     {
         yield return BenchGemm.Create();
+        yield return BenchIsta.Create();
     }
 }

@@ -47,6 +47,9 @@ public sealed class IstaBlock : IDisposable
     /// <summary>The evaluation form of the ISTA step (<see cref="IstaForm.Auto"/> unless forced).</summary>
     public IstaForm Form { get; set; } = IstaForm.Auto;
 
+    /// <summary>The form the last forward pass used (<see cref="IstaForm.Auto"/> before the first).</summary>
+    public IstaForm LastForm => _workspace?.LastForm ?? IstaForm.Auto;
+
     public Parameter NormWeight { get; }
     public Parameter NormBias { get; }
 
