@@ -20,11 +20,11 @@ public class IstaTests
 
     /// <summary>
     /// (rows, dim) cases: N = 7 and 65, dim 6, 10 and 64, in both forms and Auto (two-GEMM for 7 rows, folded
-    /// for 65). The ILGPU CPU simulator gets two small cases and the forced forms only (each GEMM costs it ~0.1 s).
+    /// for 65), and CRATE-S width 384. The ILGPU CPU simulator gets two small cases and the forced forms only (each GEMM costs it ~0.1 s).
     /// </summary>
     private static IEnumerable<(int N, int Dim)> Sizes(string backend) => Backends.IsSimulator(backend)
         ? [(7, 10), (65, 10)]
-        : [(7, 6), (7, 10), (7, 64), (65, 6), (65, 10), (65, 64)];
+        : [(7, 6), (7, 10), (7, 64), (65, 6), (65, 10), (65, 64), (97, 384)];
 
     private static readonly IstaForm[] Forms = [IstaForm.Auto, IstaForm.TwoGemm, IstaForm.Folded];
 
@@ -96,8 +96,9 @@ public class IstaTests
                 using var ws = new IstaWorkspace(dev) { Form = form };
                 y.Fill(float.NaN);
                 Ista.Forward(z, w, y, ws, Eta, Lambda);
-                // Exact for D = 0; D = I leaves one rounding of 1 + η − η in the folded matrix.
-                Check.Close(y.ToArray(), expected, new Tolerance(1e-7, 2e-7), $"{name} ({form})");
+                // Exact in both forms: Z − Z·I = 0 and η(I − IᵀI) = 0, so p = Z.
+                Check.Close(y.ToArray(), TestData.ToDouble(zh.Select(v => Math.Max(v - Eta * Lambda, 0f)).ToArray()), new Tolerance(0, 0), $"{name} ({form})");
+                Check.Close(y.ToArray(), expected, new Tolerance(1e-7, 0), $"{name} ({form}) vs float64");
             }
     }
 

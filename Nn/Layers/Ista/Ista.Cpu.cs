@@ -17,12 +17,6 @@ internal readonly unsafe struct IstaCpu(CpuDevice device) : IIstaBackend
     /// <summary>Rows of a d×d matrix per thread below which one thread does all of them.</summary>
     private const int MatrixRowGrain = 64;
 
-    public void FoldInit(Tensor w, Tensor m, int dim, float eta)
-    {
-        float* pw = w.HostPointer, pm = m.HostPointer;
-        CpuParallel.For(device, dim, MatrixRowGrain, new FoldInitKernel(pw, pm, dim, eta));
-    }
-
     public void Epilogue(Tensor z, Tensor g, Tensor y, int n, float eta, float threshold, ThresholdKind kind)
     {
         float* pz = z.HostPointer, pg = g.HostPointer, py = y.HostPointer;
@@ -30,6 +24,15 @@ internal readonly unsafe struct IstaCpu(CpuDevice device) : IIstaBackend
             CpuParallel.For(device, n, CpuParallel.ElementGrain, new EpilogueKernel<SoftThresholdOp>(pz, pg, py, eta, new SoftThresholdOp(threshold)), align: 16);
         else
             CpuParallel.For(device, n, CpuParallel.ElementGrain, new EpilogueKernel<SymmetricSoftThresholdOp>(pz, pg, py, eta, new SymmetricSoftThresholdOp(threshold)), align: 16);
+    }
+
+    public void MaskAndCopy(Tensor dy, Tensor p, Tensor dpre, Tensor copy, int n, float threshold, ThresholdKind kind)
+    {
+        float* pdy = dy.HostPointer, pp = p.HostPointer, pd = dpre.HostPointer, pc = copy.HostPointer;
+        if (kind == ThresholdKind.OneSided)
+            CpuParallel.For(device, n, CpuParallel.ElementGrain, new MaskKernel<SoftThresholdGradOp>(pdy, pp, pd, pc, new SoftThresholdGradOp(threshold)), align: 16);
+        else
+            CpuParallel.For(device, n, CpuParallel.ElementGrain, new MaskKernel<SymmetricSoftThresholdGradOp>(pdy, pp, pd, pc, new SymmetricSoftThresholdGradOp(threshold)), align: 16);
     }
 
     public void Symmetrize(Tensor g, Tensor h, Tensor dw, int dim, float eta)
@@ -41,20 +44,6 @@ internal readonly unsafe struct IstaCpu(CpuDevice device) : IIstaBackend
 
     public void AddScaled(Tensor a, Tensor b, Tensor o, int n, float eta) =>
         ElementwiseDriver.Binary(device, a.HostPointer, b.HostPointer, o.HostPointer, n, new AddScaledOp(eta));
-
-    /// <summary>m[i, j] = η·w[i, j] + [i = j] for rows [start, start + count).</summary>
-    private readonly struct FoldInitKernel(float* w, float* m, int dim, float eta) : IRangeKernel
-    {
-        public void Execute(int start, int count)
-        {
-            for (int r = start; r < start + count; r++)
-            {
-                long o = (long)r * dim;
-                TensorPrimitives.Multiply(new ReadOnlySpan<float>(w + o, dim), eta, new Span<float>(m + o, dim));
-                m[o + r] += 1f;
-            }
-        }
-    }
 
     /// <summary>p = z + η·g written over g, y = S_t(p): one pass that reads z and g and writes p and y.</summary>
     private readonly struct EpilogueKernel<TOp>(float* z, float* g, float* y, float eta, TOp threshold) : IRangeKernel
@@ -90,6 +79,43 @@ internal readonly unsafe struct IstaCpu(CpuDevice device) : IIstaBackend
                 float p = MathF.FusedMultiplyAdd(pg[i], eta, pz[i]);
                 pg[i] = p;
                 py[i] = threshold.Invoke(p);
+            }
+        }
+    }
+
+    /// <summary>dpre = dy ⊙ S'(p) into two buffers (dy may be either of them: each element is read before it is written).</summary>
+    private readonly struct MaskKernel<TOp>(float* dy, float* p, float* dpre, float* copy, TOp grad) : IRangeKernel
+        where TOp : struct, IBinaryOperator
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Execute(int start, int count)
+        {
+            float* pdy = dy + start, pp = p + start, pd = dpre + start, pc = copy + start;
+            int i = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                int step = Vector256<float>.Count;
+                for (; i <= count - 2 * step; i += 2 * step)
+                {
+                    var d0 = grad.Invoke(Vector256.Load(pdy + i), Vector256.Load(pp + i));
+                    var d1 = grad.Invoke(Vector256.Load(pdy + i + step), Vector256.Load(pp + i + step));
+                    Vector256.Store(d0, pd + i);
+                    Vector256.Store(d1, pd + i + step);
+                    Vector256.Store(d0, pc + i);
+                    Vector256.Store(d1, pc + i + step);
+                }
+                for (; i <= count - step; i += step)
+                {
+                    var d = grad.Invoke(Vector256.Load(pdy + i), Vector256.Load(pp + i));
+                    Vector256.Store(d, pd + i);
+                    Vector256.Store(d, pc + i);
+                }
+            }
+            for (; i < count; i++)
+            {
+                float d = grad.Invoke(pdy[i], pp[i]);
+                pd[i] = d;
+                pc[i] = d;
             }
         }
     }

@@ -10,8 +10,9 @@ namespace CrateIL.Nn.Layers;
 /// <summary>The ISTA elementwise pieces on ILGPU devices: grid-stride kernels (one launch covers any size).</summary>
 internal readonly struct IstaIlgpu(IlgpuDevice device) : IIstaBackend
 {
-    public void FoldInit(Tensor w, Tensor m, int dim, float eta) =>
-        device.Kernels<IstaKernels>().FoldInit(GridStride.Config(device, (long)dim * dim), w.View, m.View, dim, eta);
+    public void MaskAndCopy(Tensor dy, Tensor p, Tensor dpre, Tensor copy, int n, float threshold, ThresholdKind kind) =>
+        device.Kernels<IstaKernels>().MaskAndCopy(GridStride.Config(device, n), dy.View, p.View, dpre.View, copy.View, threshold,
+            kind == ThresholdKind.Symmetric ? 1 : 0);
 
     public void Epilogue(Tensor z, Tensor g, Tensor y, int n, float eta, float threshold, ThresholdKind kind) =>
         device.Kernels<IstaKernels>().Epilogue(GridStride.Config(device, n), z.View, g.View, y.View, eta, threshold,
@@ -28,7 +29,7 @@ internal readonly struct IstaIlgpu(IlgpuDevice device) : IIstaBackend
 internal sealed class IstaKernels : IKernelSet<IstaKernels>
 {
     private readonly Accelerator _a;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float>? _foldInit;
+    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>? _maskAndCopy;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, int>? _epilogue;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>? _symmetrize;
     private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>? _addScaled;
@@ -37,8 +38,8 @@ internal sealed class IstaKernels : IKernelSet<IstaKernels>
 
     public static IstaKernels Load(Accelerator accelerator) => new(accelerator);
 
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int, float> FoldInit =>
-        _foldInit ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, float>(FoldInitKernel);
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int> MaskAndCopy =>
+        _maskAndCopy ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(MaskAndCopyKernel);
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, int> Epilogue =>
         _epilogue ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, int>(EpilogueKernel);
@@ -49,13 +50,18 @@ internal sealed class IstaKernels : IKernelSet<IstaKernels>
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> AddScaled =>
         _addScaled ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(AddScaledKernel);
 
-    /// <summary>m = I + η·w over a dim×dim matrix.</summary>
+    /// <summary>dpre = dy ⊙ S_t'(p) into dpre and copy (dy may be either: each element is read before it is written).</summary>
     [IlgpuKernel(Grouping.Explicit)]
-    internal static void FoldInitKernel(ArrayView<float> w, ArrayView<float> m, int dim, float eta)
+    internal static void MaskAndCopyKernel(ArrayView<float> dy, ArrayView<float> p, ArrayView<float> dpre, ArrayView<float> copy, float threshold, int symmetric)
     {
-        int n = dim * dim, stride = Grid.DimX * Group.DimX;
+        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
         for (int i = Grid.GlobalIndex.X; i < n; i += stride)
-            m[i] = eta * w[i] + (i / dim == i % dim ? 1f : 0f);
+        {
+            float pi = p[i], d = dy[i];
+            float v = symmetric != 0 ? ActivationMath.SoftThresholdSymmetricGrad(d, pi, threshold) : ActivationMath.SoftThresholdGrad(d, pi, threshold);
+            dpre[i] = v;
+            copy[i] = v;
+        }
     }
 
     /// <summary>p = z + η·g written over g, y = S_t(p) (symmetric ≠ 0: CRATE-sth's two-sided threshold).</summary>

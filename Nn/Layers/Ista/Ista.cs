@@ -9,9 +9,11 @@ namespace CrateIL.Nn.Layers;
 /// re-association; they differ in cost. With n token rows and dim = d:
 /// <list type="bullet">
 /// <item><see cref="TwoGemm"/>: R = Z − Z·Dᵀ, p = Z + η·R·D. Forward 2·n·d² multiply-adds, backward 4·n·d².</item>
-/// <item><see cref="Folded"/>: the dictionary is folded into one d×d matrix M = I + η(D − DᵀD), p = Z·M.
-/// Forward d³ + n·d², backward 2·n·d² + d³ (dZ = dpre·Mᵀ, dD = η(G − D(G + Gᵀ)) with G = Zᵀ·dpre).</item>
+/// <item><see cref="Folded"/>: the dictionary is folded into one d×d matrix F = η(D − DᵀD), p = Z + Z·F.
+/// Forward d³ + n·d², backward 2·n·d² + d³ (dZ = dpre + dpre·Fᵀ, dD = η(G − D(G + Gᵀ)) with G = Zᵀ·dpre).</item>
 /// </list>
+/// The identity part of I + F is kept out of the GEMMs (added in the fused epilogues), so Z and dpre pass through
+/// exactly and only the O(η) correction carries GEMM rounding, as in the two-GEMM form.
 /// Folding wins as soon as there are more tokens than features (n ≥ d; a 224² image with patch 16 has 197
 /// tokens, so at dim 384 a single image already qualifies, and training batches always do).
 /// </summary>
@@ -52,7 +54,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     internal Tensor Pre => _pre!;
     /// <summary>R = Z − Z·Dᵀ, [rows, dim] (two-GEMM form).</summary>
     internal Tensor Residual => _residual!;
-    /// <summary>M = I + η(D − DᵀD), [dim, dim] (folded form).</summary>
+    /// <summary>F = η(D − DᵀD), [dim, dim] (folded form).</summary>
     internal Tensor FoldedMatrix => _folded!;
     internal Tensor Dpre => _dpre ??= Device.Allocate(Rows, Dim);
     internal Tensor S => _s ??= Device.Allocate(Rows, Dim);
@@ -203,11 +205,11 @@ public static class Ista
 /// <summary>The elementwise pieces of the ISTA step that each backend implements as fused kernels.</summary>
 internal interface IIstaBackend
 {
-    /// <summary>m = I + η·w ([dim, dim]): the start of the folded matrix, finished by one GEMM.</summary>
-    void FoldInit(Tensor w, Tensor m, int dim, float eta);
-
-    /// <summary>Two-GEMM epilogue over n elements: p ← z + η·g (in place over g), y = S_t(p).</summary>
+    /// <summary>Forward epilogue over n elements: p ← z + η·g (in place over g), y = S_t(p).</summary>
     void Epilogue(Tensor z, Tensor g, Tensor y, int n, float eta, float threshold, ThresholdKind kind);
+
+    /// <summary>Backward prologue over n elements: dpre = dy ⊙ S_t'(p), and the same into <paramref name="copy"/>.</summary>
+    void MaskAndCopy(Tensor dy, Tensor p, Tensor dpre, Tensor copy, int n, float threshold, ThresholdKind kind);
 
     /// <summary>h = g + gᵀ and dw += η·g ([dim, dim]).</summary>
     void Symmetrize(Tensor g, Tensor h, Tensor dw, int dim, float eta);
@@ -226,11 +228,11 @@ internal static class IstaSteps<TBackend> where TBackend : struct, IIstaBackend
         var p = ws.Pre;
         if (form == IstaForm.Folded)
         {
-            var m = ws.FoldedMatrix;
-            backend.FoldInit(w, m, d, eta);
-            MatMul(w, true, w, false, m, d, d, d, -eta, 1f);        // M = I + ηD − η·DᵀD
-            MatMul(z, false, m, false, p, n, d, d, 1f, 0f);         // p = Z·M
-            SoftThreshold.Forward(p, y, threshold, kind);
+            var f = ws.FoldedMatrix;
+            Elementwise.Scale(w, eta, f);
+            MatMul(w, true, w, false, f, d, d, d, -eta, 1f);        // F = ηD − η·DᵀD
+            MatMul(z, false, f, false, p, n, d, d, 1f, 0f);         // Z·F
+            backend.Epilogue(z, p, y, n * d, 1f, threshold, kind);  // p = Z + Z·F, y = S(p)
         }
         else
         {
@@ -246,19 +248,20 @@ internal static class IstaSteps<TBackend> where TBackend : struct, IIstaBackend
     {
         float eta = ws.Eta;
         var dpre = ws.Dpre;
-        SoftThreshold.Backward(dy, ws.Pre, dpre, ws.Threshold, ws.Kind);   // dpre = dy ⊙ S'(p)
         if (ws.LastForm == IstaForm.Folded)
         {
             var g = ws.Gram;
             var h = ws.Sym;
+            backend.MaskAndCopy(dy, ws.Pre, dpre, dz, n * d, ws.Threshold, ws.Kind); // dpre = dy ⊙ S'(p); dZ = dpre
             MatMul(z, true, dpre, false, g, d, d, n, 1f, 0f);       // G = Zᵀ·dpre
-            MatMul(dpre, false, ws.FoldedMatrix, true, dz, n, d, d, 1f, 0f); // dZ = dpre·Mᵀ
+            MatMul(dpre, false, ws.FoldedMatrix, true, dz, n, d, d, 1f, 1f); // dZ += dpre·Fᵀ
             backend.Symmetrize(g, h, dw, d, eta);                   // H = G + Gᵀ, dD += ηG
             MatMul(w, false, h, false, dw, d, d, d, -eta, 1f);      // dD −= η·D·H
         }
         else
         {
             var s = ws.S;
+            SoftThreshold.Backward(dy, ws.Pre, dpre, ws.Threshold, ws.Kind); // dpre = dy ⊙ S'(p)
             MatMul(dpre, false, w, true, s, n, d, d, 1f, 0f);       // S = dpre·Dᵀ
             MatMul(ws.Residual, true, dpre, false, dw, d, d, n, eta, 1f); // dD += η·Rᵀ·dpre
             MatMul(s, true, z, false, dw, d, d, n, -eta, 1f);       // dD −= η·Sᵀ·Z  (= η·D·dpreᵀ·Z)
