@@ -18,5 +18,6 @@ internal static partial class BenchCommand
         yield return BenchMaskCut.Create();
         yield return BenchCrf.Create();
         yield return BenchMssa.Create();
+        yield return BenchIsta.Create();
     }
 }

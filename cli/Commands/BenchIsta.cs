@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Ops;
+using CrateIL.Compute.Tensors;
+using CrateIL.Nn.Layers;
+using CrateIL.Nn.Parameters;
+
+namespace CrateIL.Cli.Commands;
+
+/// <summary>
+/// <c>crate bench ista</c>: times the ISTA block (LayerNorm + ISTA step) forward and backward at CRATE sizes
+/// (default: one 224² image at patch 8, 784 patches + CLS = 785 tokens, dim 384). Forward and backward are timed
+/// separately, alternating, so both see the same machine load; medians are reported.
+/// </summary>
+internal static class BenchIsta
+{
+    public static Command Create()
+    {
+        var n = new Option<int>("--n") { DefaultValueFactory = _ => 785, Description = "Tokens per image" };
+        var dim = new Option<int>("--dim") { DefaultValueFactory = _ => 384, Description = "Feature width" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 1, Description = "Images per call" };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount, Description = "CPU threads" };
+        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "cpu, cuda, opencl or ilgpu-cpu[:index]" };
+        var form = new Option<string>("--form") { DefaultValueFactory = _ => "auto", Description = "ISTA evaluation form: auto, two-gemm or folded" };
+        var sth = new Option<bool>("--sth") { Description = "CRATE-sth: symmetric soft threshold" };
+        var seconds = new Option<double>("--seconds") { DefaultValueFactory = _ => 3, Description = "Timed duration (after 1 s of warm-up)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object" };
+        var cmd = new Command("ista", "Time the ISTA block (LayerNorm + ISTA step) forward and backward")
+            { n, dim, batch, threads, device, form, sth, seconds, json };
+        cmd.SetAction(parse =>
+        {
+            var r = Run(parse.GetValue(n), parse.GetValue(dim), parse.GetValue(batch), parse.GetValue(threads), parse.GetValue(device)!,
+                ParseForm(parse.GetValue(form)!), parse.GetValue(sth), parse.GetValue(seconds));
+            if (parse.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            else
+                Console.WriteLine(FormattableString.Invariant(
+                    $"ISTA block {r.Batch}x{r.N}x{r.Dim} ({r.Form}, {r.Threshold}) on {r.Device} ({r.Threads} threads): forward {r.ForwardMs:F3} ms, backward {r.BackwardMs:F3} ms, total {r.TotalMs:F3} ms (medians of {r.Iters}; best {r.ForwardBestMs:F3} / {r.BackwardBestMs:F3})"));
+            return 0;
+        });
+        return cmd;
+    }
+
+    internal static IstaForm ParseForm(string s) => s.ToLowerInvariant() switch
+    {
+        "auto" => IstaForm.Auto,
+        "two-gemm" or "twogemm" or "2" => IstaForm.TwoGemm,
+        "folded" or "fold" => IstaForm.Folded,
+        _ => throw new ArgumentException($"--form must be auto, two-gemm or folded, not '{s}'"),
+    };
+
+    internal sealed record Result(int N, int Dim, int Batch, int Threads, string Device, string Form, string Threshold, string GemmKernel,
+        int Iters, double ForwardMs, double BackwardMs, double TotalMs, double ForwardBestMs, double BackwardBestMs);
+
+    internal static Result Run(int n, int dim, int batch, int threads, string spec, IstaForm form, bool symmetric, double seconds)
+    {
+        if (n < 1 || dim < 1 || batch < 1) throw new ArgumentException("--n, --dim and --batch must be positive");
+        using var dev = DeviceRegistry.Open(spec, threads);
+        bool cpu = dev is CpuDevice;
+        using var store = new ParameterStore();
+        using var block = new IstaBlock(store, "transformer.layers.0.1.", dim,
+            threshold: symmetric ? ThresholdKind.Symmetric : ThresholdKind.OneSided) { Form = form };
+        store.Build(dev, 1);
+        long len = (long)batch * n * dim;
+        using var x = dev.FromHost(Data(2, len), batch, n, dim);
+        using var dy = dev.FromHost(Data(3, len), batch, n, dim);
+        using var y = dev.Allocate(batch, n, dim);
+        using var dx = dev.Allocate(batch, n, dim);
+        void Forward() { block.Forward(x, y); dev.Synchronize(); }
+        void Backward() { block.Backward(dy, dx); dev.Synchronize(); }
+
+        var warm = Stopwatch.StartNew();
+        do { Forward(); Backward(); } while (warm.Elapsed.TotalSeconds < 1);
+        var fwd = new List<double>();
+        var bwd = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (fwd.Count < 5 || total.Elapsed.TotalSeconds < seconds)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Forward();
+            long t1 = Stopwatch.GetTimestamp();
+            Backward();
+            long t2 = Stopwatch.GetTimestamp();
+            fwd.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            bwd.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+        }
+        var sum = fwd.Zip(bwd, (a, b) => a + b).Order().ToList();
+        fwd.Sort();
+        bwd.Sort();
+        return new Result(n, dim, batch, cpu ? threads : 0, dev.Spec, block.LastForm.ToString(), symmetric ? "symmetric" : "one-sided",
+            cpu ? CpuSgemm.KernelName : dev.Name, fwd.Count, fwd[fwd.Count / 2], bwd[bwd.Count / 2], sum[sum.Count / 2], fwd[0], bwd[0]);
+    }
+
+    private static float[] Data(int seed, long n)
+    {
+        var r = new Random(seed);
+        var x = new float[n];
+        for (long i = 0; i < n; i++) x[i] = (float)(r.NextDouble() * 4 - 2);
+        return x;
+    }
+}
