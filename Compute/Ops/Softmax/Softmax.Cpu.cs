@@ -1,0 +1,43 @@
+using System.Numerics.Tensors;
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Tensors;
+using Tensor = CrateIL.Compute.Tensors.Tensor;
+
+namespace CrateIL.Compute.Ops;
+
+/// <summary>Row softmax on the CPU: TensorPrimitives/Vector256 per row, rows split across threads when large.</summary>
+internal static unsafe class SoftmaxCpu
+{
+    public static void Forward(CpuDevice device, Tensor x, Tensor y, int rows, int cols, float scale) =>
+        RowMath.ForRows(device, rows, cols, (start, end) =>
+        {
+            float* px = x.HostPointer, py = y.HostPointer;
+            for (int r = start; r < end; r++)
+            {
+                long o = (long)r * cols;
+                var xr = new ReadOnlySpan<float>(px + o, cols);
+                var yr = new Span<float>(py + o, cols);
+                float shift = RowMath.ScaledMax(xr, scale);
+                RowMath.ScaleShift(xr, scale, shift, yr);   // x is fully read here, so y may alias it
+                TensorPrimitives.Exp(yr, yr);
+                TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
+            }
+        });
+
+    public static void Backward(CpuDevice device, Tensor y, Tensor dy, Tensor dx, int rows, int cols, float scale) =>
+        RowMath.ForRows(device, rows, cols, (start, end) =>
+        {
+            float* py = y.HostPointer, pdy = dy.HostPointer, pdx = dx.HostPointer;
+            for (int r = start; r < end; r++)
+            {
+                long o = (long)r * cols;
+                var yr = new ReadOnlySpan<float>(py + o, cols);
+                var dyr = new ReadOnlySpan<float>(pdy + o, cols);
+                var dxr = new Span<float>(pdx + o, cols);
+                float dot = TensorPrimitives.Dot(dyr, yr);
+                TensorPrimitives.AddMultiply(dyr, -dot, yr, dxr);   // (dy − dot) ⊙ y; dy is read before dx is written
+                if (scale != 1f) TensorPrimitives.Multiply(dxr, scale, dxr);
+            }
+        });
+}
