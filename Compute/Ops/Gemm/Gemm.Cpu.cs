@@ -1,23 +1,250 @@
+using System.Runtime.Intrinsics.X86;
+using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
 
 namespace CrateIL.Compute.Ops;
 
-/// <summary>CPU SIMD SGEMM (placeholder scalar loop; replaced by the packed, blocked FMA path).</summary>
-internal static class GemmCpu
+/// <summary>
+/// CPU SIMD SGEMM, BLIS-style: for each NC-column block of op(B) and each KC-deep slice, op(B) is packed once into
+/// NR-column panels shared by all threads (every thread packs a share), then each thread packs its MC-row blocks of
+/// op(A) into MR-row panels and runs the register-blocked micro-kernel over its part of C. Transposes are absorbed
+/// by the packing. Batches are spread over threads when there are enough of them; small problems run on the
+/// calling thread without any synchronisation. Packing buffers live per thread and are reused across calls.
+/// </summary>
+internal static unsafe class GemmCpu
 {
-    public static unsafe void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g)
+    /// <summary>Below this many multiply-adds per matrix, one thread does the whole matrix (waking a team costs more).</summary>
+    internal const double SmallWork = 1 << 20;
+
+    /// <summary>Forces the portable Vector256 micro-kernel where AVX-512 exists (tests; env CRATEIL_GEMM_KERNEL=vector256).</summary>
+    internal static bool ForceVector256 { get; set; } =
+        string.Equals(Environment.GetEnvironmentVariable("CRATEIL_GEMM_KERNEL"), "vector256", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The micro-kernel the next call uses.</summary>
+    internal static SgemmKernel Kernel => Avx512F.IsSupported && !ForceVector256 ? SgemmKernels.Avx512 : SgemmKernels.Avx2;
+
+    [ThreadStatic] private static Workspace? t_workspace;
+    [ThreadStatic] private static TeamJob? t_job;
+
+    private static Workspace OwnWorkspace => t_workspace ??= new Workspace();
+
+    public static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g) => Run(device, a, b, c, g, Kernel);
+
+    /// <summary>The same with a chosen micro-kernel (tests run every kernel the machine supports).</summary>
+    internal static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g, SgemmKernel kernel)
     {
-        float* pa = ((HostStorage)a.Storage).Pointer, pb = ((HostStorage)b.Storage).Pointer, pc = ((HostStorage)c.Storage).Pointer;
-        pa += a.Offset; pb += b.Offset; pc += c.Offset;
+        var p = new Problem(a.HostPointer, b.HostPointer, c.HostPointer, g, kernel);
+        if (g.K == 0 || g.Alpha == 0f)
+        {
+            ScaleC(p);
+            return;
+        }
+        double work = (double)g.M * g.N * g.K;
+        int threads = Math.Min(device.Threads, Environment.ProcessorCount * 4);
+        if (threads > 1 && work * g.Batch >= SmallWork)
+        {
+            var job = t_job ??= new TeamJob();
+            job.Prepare(p, threads, OwnWorkspace);
+            bool ran = CpuThreadTeam.Get(threads).TryRun(job);
+            job.Clear();
+            if (ran) return;
+        }
+        var ws = OwnWorkspace;
+        float* bBuf = ws.B.Ensure(PackedBLength(p));
+        for (int bt = 0; bt < g.Batch; bt++)
+            Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
+    }
+
+    /// <summary>C = β·C (β = 0: zero fill, C not read): the whole answer when k = 0 or α = 0.</summary>
+    private static void ScaleC(in Problem p)
+    {
+        var g = p.Args;
         for (int bt = 0; bt < g.Batch; bt++)
             for (int i = 0; i < g.M; i++)
-                for (int j = 0; j < g.N; j++)
+            {
+                var row = new Span<float>(p.C + g.OffsetC + bt * g.StrideC + (long)i * g.Ldc, g.N);
+                if (g.Beta == 0f) row.Clear();
+                else System.Numerics.Tensors.TensorPrimitives.Multiply(row, g.Beta, row);
+            }
+    }
+
+    private static long PackedBLength(in Problem p)
+    {
+        var k = p.Kernel;
+        int nc = Math.Min(k.NC, RoundUp(p.Args.N, k.NR));
+        return (long)Math.Min(k.KC, p.Args.K) * nc;
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+
+    /// <summary>Splits [0, total) into parts of at most <paramref name="max"/>, as even as possible, in multiples of <paramref name="unit"/>.</summary>
+    private static int BlockSize(int total, int max, int unit)
+    {
+        int blocks = (total + max - 1) / max;
+        return Math.Min(max, RoundUp((total + blocks - 1) / blocks, unit));
+    }
+
+    /// <summary>
+    /// One matrix of the batch, for member <paramref name="member"/> of a team (or the whole matrix on one thread
+    /// when <paramref name="team"/> is null). Members share the packed B block (double-buffered, so one barrier per
+    /// block suffices: a buffer is refilled only after everyone passed the barrier that follows its successor's packing).
+    /// With <paramref name="claims"/>, members take MC-row blocks of C from a shared counter per block of B
+    /// (phases numbered from <paramref name="phase0"/>), so a member slowed down by other load on the machine
+    /// does less; without, each member owns a fixed rectangle of the <paramref name="part"/> grid.
+    /// </summary>
+    private static void Compute(in Problem p, int bt, Partition part, int member, CpuThreadTeam? team,
+        float* sharedB0, float* sharedB1, Workspace ws, int[]? claims = null, int phase0 = 0)
+    {
+        var g = p.Args;
+        var kern = p.Kernel;
+        int mr = kern.MR, nr = kern.NR;
+        float* a = p.A + g.OffsetA + bt * g.StrideA;
+        float* b = p.B + g.OffsetB + bt * g.StrideB;
+        float* c = p.C + g.OffsetC + bt * g.StrideC;
+        int members = team?.Size ?? 1;
+
+        // Static: this member's rows of C are a contiguous run of MR-row micro-tiles. Dynamic: all rows, claimed by block.
+        int tilesM = (g.M + mr - 1) / mr;
+        int tm = member / part.Tn, tn = member % part.Tn;
+        int m0 = 0, m1 = g.M;
+        if (claims is null)
+        {
+            m0 = Math.Min(g.M, tilesM * tm / part.Tm * mr);
+            m1 = Math.Min(g.M, tilesM * (tm + 1) / part.Tm * mr);
+        }
+        else tn = 0;
+        int tnCount = claims is null ? part.Tn : 1;
+
+        int kc0 = BlockSize(g.K, kern.KC, 4);
+        int nc0 = BlockSize(g.N, kern.NC, nr);
+        // Dynamic claiming wants at least two blocks per member to balance; static wants the fewest blocks.
+        int mcMax = claims is null ? kern.MC : Math.Clamp(RoundUp((g.M + 2 * members - 1) / (2 * members), mr), mr, kern.MC);
+        int mc0 = m1 > m0 ? BlockSize(m1 - m0, mcMax, mr) : mr;
+        int rowBlocks = (m1 - m0 + mc0 - 1) / mc0;
+        float* aBuf = ws.A.Ensure((long)mc0 * kc0);
+        float* tile = ws.Tile.Ensure((long)mr * nr);
+        int step = 0;
+
+        for (int jc = 0; jc < g.N; jc += nc0)
+        {
+            int nc = Math.Min(nc0, g.N - jc);
+            int panels = (nc + nr - 1) / nr;
+            int pn0 = panels * tn / tnCount, pn1 = panels * (tn + 1) / tnCount;
+            for (int pc = 0; pc < g.K; pc += kc0, step++)
+            {
+                int kc = Math.Min(kc0, g.K - pc);
+                float* bBuf = (step & 1) == 0 ? sharedB0 : sharedB1;
+                SgemmPack.B(b, g.Ldb, g.TransB, pc, kc, jc, nc, nr, panels * member / members, panels * (member + 1) / members, bBuf);
+                team?.Barrier();
+                float beta = pc == 0 ? g.Beta : 1f;
+                for (int blk = 0; ; blk++)
                 {
-                    float s = 0;
-                    for (int p = 0; p < g.K; p++) s += pa[g.IndexA(bt, i, p)] * pb[g.IndexB(bt, p, j)];
-                    long ci = g.IndexC(bt, i, j);
-                    pc[ci] = g.Alpha * s + (g.Beta == 0f ? 0f : g.Beta * pc[ci]);
+                    if (claims is not null) blk = Interlocked.Increment(ref claims[phase0 + step]) - 1;
+                    if (blk >= rowBlocks) break;
+                    int ic = m0 + blk * mc0, mc = Math.Min(mc0, m1 - ic);
+                    SgemmPack.A(a, g.Lda, g.TransA, ic, mc, pc, kc, mr, aBuf);
+                    for (int jp = pn0; jp < pn1; jp++)
+                    {
+                        int jr = jp * nr, ncols = Math.Min(nr, nc - jr);
+                        float* bPanel = bBuf + (long)jp * kc * nr;
+                        float* cCol = c + jc + jr;
+                        for (int ir = 0; ir < mc; ir += mr)
+                            kern.Run(kc, aBuf + (long)ir * kc, bPanel, cCol + (long)(ic + ir) * g.Ldc, g.Ldc,
+                                g.Alpha, beta, Math.Min(mr, mc - ir), ncols, tile);
+                    }
                 }
+            }
+        }
+    }
+
+    /// <summary>Blocks of B (barrier phases) one matrix takes: column blocks × depth blocks.</summary>
+    private static int Phases(in Problem p)
+    {
+        var g = p.Args;
+        int kc0 = BlockSize(g.K, p.Kernel.KC, 4), nc0 = BlockSize(g.N, p.Kernel.NC, p.Kernel.NR);
+        return (g.N + nc0 - 1) / nc0 * ((g.K + kc0 - 1) / kc0);
+    }
+
+    /// <summary>The operands of one call: base pointers (tensor offsets applied), arguments and the micro-kernel.</summary>
+    private readonly struct Problem(float* a, float* b, float* c, GemmArgs args, SgemmKernel kernel)
+    {
+        public readonly float* A = a, B = b, C = c;
+        public readonly GemmArgs Args = args;
+        public readonly SgemmKernel Kernel = kernel;
+    }
+
+    /// <summary>How a team splits one matrix: a Tm × Tn grid of C blocks (rows of micro-tiles × columns of panels).</summary>
+    private readonly record struct Partition(int Tm, int Tn)
+    {
+        public static readonly Partition Whole = new(1, 1);
+
+        /// <summary>
+        /// The grid with the least work on its busiest member; among near-ties (within 3 %) the one that splits M most,
+        /// since splitting N makes every member pack all of A.
+        /// </summary>
+        public static Partition Choose(int members, int m, int n, SgemmKernel k)
+        {
+            long tilesM = (m + k.MR - 1) / k.MR, tilesN = (Math.Min(n, k.NC) + k.NR - 1) / k.NR;
+            long Cost(int tm) => (tilesM + tm - 1) / tm * ((tilesN + members / tm - 1) / (members / tm));
+            long best = long.MaxValue;
+            for (int tm = 1; tm <= members; tm++) if (members % tm == 0) best = Math.Min(best, Cost(tm));
+            for (int tm = members; tm >= 1; tm--)
+                if (members % tm == 0 && Cost(tm) <= best * 1.03) return new Partition(tm, members / tm);
+            return new Partition(members, 1);
+        }
+    }
+
+    /// <summary>Per-thread scratch: the packed A block, a private packed B block (batch-parallel and single-thread
+    /// paths), the team's shared B double buffer (owned by the calling thread) and a ragged-tile buffer.</summary>
+    private sealed class Workspace
+    {
+        public readonly AlignedBuffer A = new(), B = new(), Tile = new(), Shared0 = new(), Shared1 = new();
+    }
+
+    /// <summary>A team run of one GEMM call: whole matrices per member while there are enough, then the rest together.</summary>
+    private sealed class TeamJob : ITeamJob
+    {
+        private Problem _p;
+        private Partition _partition;
+        private bool _dynamic;
+        private int _solo, _next, _phases;
+        private int[] _claims = [];
+        private float* _shared0, _shared1;
+
+        public void Prepare(in Problem p, int members, Workspace owner)
+        {
+            _p = p;
+            var g = p.Args;
+            bool smallEach = (double)g.M * g.N * g.K < SmallWork;
+            _solo = smallEach ? g.Batch : g.Batch / members * members;
+            _next = 0;
+            _partition = Partition.Choose(members, g.M, g.N, p.Kernel);
+            // Claiming row blocks balances the load (also against other processes) when M has enough micro-tiles.
+            _dynamic = (g.M + p.Kernel.MR - 1) / p.Kernel.MR >= 4 * members;
+            _phases = Phases(p);
+            int claimsNeeded = (g.Batch - _solo) * _phases;
+            if (_claims.Length < claimsNeeded) _claims = new int[Math.Max(claimsNeeded, 2 * _claims.Length)];
+            Array.Clear(_claims, 0, claimsNeeded);
+            long len = PackedBLength(p);
+            _shared0 = _solo < g.Batch ? owner.Shared0.Ensure(len) : null;
+            _shared1 = _solo < g.Batch ? owner.Shared1.Ensure(len) : null;
+        }
+
+        public void Clear() => _p = default;
+
+        public void Execute(int member, CpuThreadTeam team)
+        {
+            var ws = OwnWorkspace;
+            var g = _p.Args;
+            if (_solo > 0)
+            {
+                float* bBuf = ws.B.Ensure(PackedBLength(_p));
+                for (int bt = Interlocked.Increment(ref _next) - 1; bt < _solo; bt = Interlocked.Increment(ref _next) - 1)
+                    Compute(_p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
+            }
+            for (int bt = _solo; bt < g.Batch; bt++)
+                Compute(_p, bt, _partition, member, team, _shared0, _shared1, ws, _dynamic ? _claims : null, (bt - _solo) * _phases);
+        }
     }
 }

@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+
+namespace CrateIL.Compute.Cpu;
+
+/// <summary>One piece of work run by every member of a <see cref="CpuThreadTeam"/> at once.</summary>
+internal interface ITeamJob
+{
+    /// <summary>Runs member <paramref name="thread"/>'s share. Members may meet at <see cref="CpuThreadTeam.Barrier"/>;
+    /// every member must reach every barrier, so a job must not throw between barriers.</summary>
+    void Execute(int thread, CpuThreadTeam team);
+}
+
+/// <summary>
+/// A fixed team of threads (the caller plus <c>Size − 1</c> dedicated workers) that run one job together and can
+/// synchronise with a cheap spinning barrier. The thread pool cannot promise that all members run at the same time
+/// (a barrier there can wait for the pool to inject a thread), so BLIS-style cooperative kernels use this instead.
+/// Idle workers spin briefly, then sleep on a monitor. Teams are cached per size and live for the process.
+/// </summary>
+internal sealed class CpuThreadTeam
+{
+    private static readonly ConcurrentDictionary<int, CpuThreadTeam> Teams = new();
+
+    private readonly object _runLock = new();
+    private readonly object _wakeLock = new();
+    private ITeamJob? _job;
+    private int _generation;
+    private int _pending;
+    private Exception? _failure;
+    private int _barrierCount;
+    private int _barrierSense;
+
+    /// <summary>Worker spin time before sleeping, in Stopwatch ticks (~50 µs): back-to-back calls find workers awake.</summary>
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20_000;
+
+    private CpuThreadTeam(int size)
+    {
+        Size = size;
+        for (int i = 1; i < size; i++)
+        {
+            int member = i;
+            var t = new Thread(() => WorkerLoop(member)) { IsBackground = true, Name = $"CrateIL CPU team {size}/{member}" };
+            t.Start();
+        }
+    }
+
+    /// <summary>Number of members, the caller included.</summary>
+    public int Size { get; }
+
+    /// <summary>The process-wide team of <paramref name="size"/> threads.</summary>
+    public static CpuThreadTeam Get(int size)
+    {
+        if (size < 1) throw new ArgumentOutOfRangeException(nameof(size), size, "a team has at least one thread");
+        return Teams.GetOrAdd(size, s => new CpuThreadTeam(s));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="job"/> on every member (the caller is member 0) and waits for all of them.
+    /// Returns false without running anything when the team is busy with another caller's job, so that
+    /// callers never queue behind each other (they run single-threaded instead).
+    /// </summary>
+    public bool TryRun(ITeamJob job)
+    {
+        if (!Monitor.TryEnter(_runLock)) return false;
+        try
+        {
+            if (Size == 1)
+            {
+                job.Execute(0, this);
+                return true;
+            }
+            _failure = null;
+            _job = job;
+            Volatile.Write(ref _pending, Size - 1);
+            lock (_wakeLock)
+            {
+                Volatile.Write(ref _generation, _generation + 1);
+                Monitor.PulseAll(_wakeLock);
+            }
+            Exception? own = null;
+            try { job.Execute(0, this); }
+            catch (Exception e) { own = e; }
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            _job = null;
+            var failure = own ?? _failure;
+            if (failure is not null) throw new AggregateException("A CPU team member failed", failure);
+            return true;
+        }
+        finally
+        {
+            Monitor.Exit(_runLock);
+        }
+    }
+
+    /// <summary>Waits until every member of the running job has arrived (sense-reversing spin barrier).</summary>
+    public void Barrier()
+    {
+        if (Size == 1) return;
+        int sense = Volatile.Read(ref _barrierSense);
+        if (Interlocked.Increment(ref _barrierCount) == Size)
+        {
+            Volatile.Write(ref _barrierCount, 0);
+            Volatile.Write(ref _barrierSense, sense ^ 1);
+            return;
+        }
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _barrierSense) == sense) spin.SpinOnce(sleep1Threshold: -1);
+    }
+
+    private void WorkerLoop(int member)
+    {
+        int seen = 0;
+        while (true)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref _generation) == seen && System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks)
+                spin.SpinOnce(sleep1Threshold: -1);
+            if (Volatile.Read(ref _generation) == seen)
+            {
+                lock (_wakeLock)
+                {
+                    while (_generation == seen) Monitor.Wait(_wakeLock);
+                }
+            }
+            seen = Volatile.Read(ref _generation);
+            try { _job!.Execute(member, this); }
+            catch (Exception e) { _failure = e; }
+            Interlocked.Decrement(ref _pending);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Ops;
+using CrateIL.Compute.Tensors;
+
+namespace CrateIL.Benchmarks;
+
+/// <summary>
+/// CPU SGEMM, C = op(A)·op(B), square sizes, on 1 and 2 threads. Report next to <see cref="FmaPeakBenchmarks"/>
+/// (same thread counts) to read GEMM as a fraction of the FMA peak; the GFLOP/s column does the arithmetic.
+/// Run: dotnet run -c Release --project benchmarks -- --filter '*Gemm*' '*FmaPeak*'
+/// (short: add --job short, or --filter '*Gemm*' --anyCategories 1024 for the 1024³ cases only).
+/// </summary>
+[Config(typeof(GflopsConfig))]
+public class GemmBenchmarks
+{
+    private CpuDevice _device = null!;
+    private Tensor _a = null!, _b = null!, _c = null!;
+
+    [Params(256, 512, 1024)] public int Size;
+    [Params("NN", "NT", "TN")] public string Op = "NN";
+    [Params(1, 2)] public int Threads;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _device = CpuDevice.Create(Threads);
+        var r = new Random(1);
+        float[] Data() { var x = new float[Size * Size]; for (int i = 0; i < x.Length; i++) x[i] = (float)(r.NextDouble() * 2 - 1); return x; }
+        _a = _device.FromHost(Data(), Size, Size);
+        _b = _device.FromHost(Data(), Size, Size);
+        _c = _device.Zeros(Size, Size);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _a.Dispose(); _b.Dispose(); _c.Dispose();
+        _device.Dispose();
+    }
+
+    [Benchmark]
+    public void Sgemm() => Gemm.MatMul(_a, _b, _c, transA: Op[0] == 'T', transB: Op[1] == 'T');
+
+    /// <summary>Flops of one call, for the GFLOP/s column.</summary>
+    public double Flops => 2.0 * Size * Size * Size;
+}
+
+/// <summary>
+/// The FMA peak: 12 independent fused multiply-add chains per thread with the vector width of the GEMM kernel,
+/// on all threads at once (the ceiling a GEMM can reach on the same threads).
+/// </summary>
+[Config(typeof(GflopsConfig))]
+public class FmaPeakBenchmarks
+{
+    private const long Iterations = 1 << 20;
+
+    [Params(1, 2)] public int Threads;
+
+    [Benchmark]
+    public double FmaChains() => FmaPeak.Run(Threads, Iterations);
+
+    public double Flops => Threads * 12.0 * 2 * (CpuSgemm.VectorBits / 32) * Iterations;
+}
+
+/// <summary>Adds a GFLOP/s column (the benchmark's Flops property over the mean time) and a modest default job.</summary>
+public sealed class GflopsConfig : ManualConfig
+{
+    public GflopsConfig()
+    {
+        AddJob(Job.Default.WithWarmupCount(3).WithIterationCount(10));
+        AddColumn(new GflopsColumn());
+    }
+
+    private sealed class GflopsColumn : IColumn
+    {
+        public string Id => "GFLOPS";
+        public string ColumnName => "GFLOP/s";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => true;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "Floating-point operations per second (2·m·n·k per GEMM call; 2 per lane per FMA) from the mean time";
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public bool IsAvailable(Summary summary) => true;
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            var stats = summary[benchmarkCase]?.ResultStatistics;
+            if (stats is null) return "-";
+            var instance = Activator.CreateInstance(benchmarkCase.Descriptor.Type)!;
+            foreach (var p in benchmarkCase.Parameters.Items)
+                benchmarkCase.Descriptor.Type.GetField(p.Name)?.SetValue(instance, p.Value);
+            var flops = (double)benchmarkCase.Descriptor.Type.GetProperty("Flops")!.GetValue(instance)!;
+            return (flops / stats.Mean).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}
