@@ -13,6 +13,7 @@ public sealed class AdamW : Optimizer
 {
     private readonly Tensor _m, _v;
     private readonly OptimizerState[] _state;
+    private CpuUpdateJob<AdamWRule>? _cpuJob;
 
     public AdamW(ParameterStore store, double learningRate = 1e-3, double weightDecay = 1e-2,
         double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
@@ -48,7 +49,7 @@ public sealed class AdamW : Optimizer
         switch (Device)
         {
             case CpuDevice cpu:
-                DecayRunKernel<AdamWRule>.Run(cpu, Decay, (int)p.Length, new AdamWRule(p.HostPointer, g.HostPointer, _m.HostPointer, _v.HostPointer, s));
+                (_cpuJob ??= new CpuUpdateJob<AdamWRule>(Decay, (int)p.Length)).Run(cpu, new AdamWRule(p.HostPointer, g.HostPointer, _m.HostPointer, _v.HostPointer, s));
                 break;
             case IlgpuDevice gpu:
                 gpu.Kernels<OptimizerKernels>().AdamW(gpu, Decay, p, g, _m, _v, s);

@@ -12,6 +12,7 @@ public sealed class Lion : Optimizer
 {
     private readonly Tensor _m;
     private readonly OptimizerState[] _state;
+    private CpuUpdateJob<LionRule>? _cpuJob;
 
     public Lion(ParameterStore store, double learningRate = 1e-4, double weightDecay = 0,
         double beta1 = 0.9, double beta2 = 0.99, WeightDecayScope decayScope = WeightDecayScope.AllParameters)
@@ -39,7 +40,7 @@ public sealed class Lion : Optimizer
         switch (Device)
         {
             case CpuDevice cpu:
-                DecayRunKernel<LionRule>.Run(cpu, Decay, (int)p.Length, new LionRule(p.HostPointer, g.HostPointer, _m.HostPointer, s));
+                (_cpuJob ??= new CpuUpdateJob<LionRule>(Decay, (int)p.Length)).Run(cpu, new LionRule(p.HostPointer, g.HostPointer, _m.HostPointer, s));
                 break;
             case IlgpuDevice gpu:
                 gpu.Kernels<OptimizerKernels>().Lion(gpu, Decay, p, g, _m, s);

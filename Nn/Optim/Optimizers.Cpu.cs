@@ -16,12 +16,35 @@ internal interface IUpdateRule
 }
 
 /// <summary>
-/// Runs an update rule over the store with CPU threads: contiguous, cache-line-aligned chunks per thread, each
-/// chunk split at the decay-run boundaries it crosses. A struct, so nothing is allocated per step.
+/// Runs an update rule over the store with CPU threads: one contiguous, cache-line-aligned chunk per member of the
+/// device's <see cref="CpuThreadTeam"/>, each chunk split at the decay-run boundaries it crosses. One instance per
+/// optimizer carries the rule into the team, so a step allocates nothing. Small stores, one-thread devices and a
+/// team busy with another caller run on the calling thread.
 /// </summary>
-internal readonly struct DecayRunKernel<TRule>(DecayLayout layout, TRule rule) : IRangeKernel where TRule : struct, IUpdateRule
+internal sealed class CpuUpdateJob<TRule>(DecayLayout layout, int length) : ITeamJob where TRule : struct, IUpdateRule
 {
-    public void Execute(int start, int count)
+    private TRule _rule;
+    private int _chunk;
+
+    public void Run(CpuDevice device, in TRule rule)
+    {
+        _rule = rule;
+        int threads = (int)Math.Min(device.Threads, (long)length / CpuParallel.ElementGrain);
+        if (threads > 1)
+        {
+            _chunk = ((length + threads - 1) / threads + 15) / 16 * 16;
+            if (CpuThreadTeam.Get(threads).TryRun(this)) return;
+        }
+        Range(0, length);
+    }
+
+    public void Execute(int thread, CpuThreadTeam team)
+    {
+        int start = thread * _chunk;
+        if (start < length) Range(start, Math.Min(_chunk, length - start));
+    }
+
+    private void Range(int start, int count)
     {
         int end = start + count;
         int r = layout.RunOf(start);
@@ -30,13 +53,10 @@ internal readonly struct DecayRunKernel<TRule>(DecayLayout layout, TRule rule) :
         for (int i = start; i < end; r++)
         {
             int runEnd = Math.Min(end, starts[r + 1]);
-            rule.Apply(i, runEnd - i, decays[r]);
+            _rule.Apply(i, runEnd - i, decays[r]);
             i = runEnd;
         }
     }
-
-    public static void Run(CpuDevice device, DecayLayout layout, int length, in TRule rule) =>
-        CpuParallel.For(device, length, CpuParallel.ElementGrain, new DecayRunKernel<TRule>(layout, rule), align: 16);
 }
 
 /// <summary>

@@ -13,6 +13,7 @@ public sealed class Sgd : Optimizer
 {
     private readonly Tensor? _buffer;
     private readonly OptimizerState[] _state;
+    private CpuUpdateJob<SgdRule>? _cpuJob;
 
     public Sgd(ParameterStore store, double learningRate, double momentum = 0, double dampening = 0,
         double weightDecay = 0, bool nesterov = false, WeightDecayScope decayScope = WeightDecayScope.AllParameters)
@@ -48,7 +49,7 @@ public sealed class Sgd : Optimizer
         switch (Device)
         {
             case CpuDevice cpu:
-                DecayRunKernel<SgdRule>.Run(cpu, Decay, (int)p.Length,
+                (_cpuJob ??= new CpuUpdateJob<SgdRule>(Decay, (int)p.Length)).Run(cpu,
                     new SgdRule(p.HostPointer, g.HostPointer, _buffer is null ? null : _buffer.HostPointer, s));
                 break;
             case IlgpuDevice gpu:
