@@ -53,6 +53,18 @@ public sealed class WarmupCosineSchedule : LearningRateSchedule
         Total = total;
     }
 
+    /// <summary>
+    /// A per-step schedule given in epochs (timm's <c>t_in_epochs=False</c>): warm-up and total lengths are
+    /// <paramref name="warmupEpochs"/>·steps and <paramref name="epochs"/>·steps, with t counting optimizer steps.
+    /// </summary>
+    public static WarmupCosineSchedule PerStep(double baseLearningRate, int warmupEpochs, int epochs, int stepsPerEpoch,
+        double minLearningRate = 0, double warmupStartLearningRate = 0)
+    {
+        if (stepsPerEpoch < 1) throw new ArgumentOutOfRangeException(nameof(stepsPerEpoch), stepsPerEpoch, "Steps per epoch must be at least 1");
+        return new WarmupCosineSchedule(baseLearningRate, (long)warmupEpochs * stepsPerEpoch, (long)epochs * stepsPerEpoch,
+            minLearningRate, warmupStartLearningRate);
+    }
+
     public double BaseLearningRate { get; }
     public double MinLearningRate { get; }
     public double WarmupStartLearningRate { get; }

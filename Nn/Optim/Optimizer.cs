@@ -48,7 +48,6 @@ public abstract class Optimizer : IDisposable
         _learningRate = learningRate;
         WeightDecay = weightDecay;
         DecayScope = decayScope;
-        Decay = DecayLayout.Build(store, decayScope);
     }
 
     /// <summary>The parameters this optimizer updates.</summary>
@@ -87,7 +86,10 @@ public abstract class Optimizer : IDisposable
     /// <summary>The state buffers (possibly none), each with the store's length and layout.</summary>
     public abstract IReadOnlyList<OptimizerState> State { get; }
 
-    internal DecayLayout Decay { get; }
+    /// <summary>Built on first use, so a constructor that rejects its arguments leaves nothing allocated.</summary>
+    internal DecayLayout Decay => _decay ??= DecayLayout.Build(Store, DecayScope);
+
+    private DecayLayout? _decay;
 
     /// <summary>
     /// One update of every parameter from the gradients in <see cref="ParameterStore.Grads"/> (which are left
@@ -132,7 +134,7 @@ public abstract class Optimizer : IDisposable
         if (_disposed) return;
         _disposed = true;
         foreach (var s in State) s.Tensor.Dispose();
-        Decay.Dispose();
+        _decay?.Dispose();
         GC.SuppressFinalize(this);
     }
 }

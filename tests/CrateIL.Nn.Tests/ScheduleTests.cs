@@ -28,6 +28,19 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void PerStepScheduleFromEpochs()
+    {
+        // 5 warm-up epochs and 150 epochs of 100 steps: warm-up ends at step 500, cosine midpoint at step 7750.
+        var s = WarmupCosineSchedule.PerStep(2.4e-4, warmupEpochs: 5, epochs: 150, stepsPerEpoch: 100);
+        Assert.Equal(500, s.Warmup);
+        Assert.Equal(15000, s.Total);
+        Check.Close(s.At(250), 1.2e-4, Exact, "half-way through warm-up");
+        Check.Close(s.At(500), 2.4e-4, Exact, "warm-up end");
+        Check.Close(s.At(7750), 1.2e-4, Exact, "cosine midpoint");
+        Check.Close(s.At(15000), 0, Exact, "end");
+    }
+
+    [Fact]
     public void WithoutWarmupItIsCosineAnnealing()
     {
         // torch CosineAnnealingLR(T_max = 200, eta_min = 0) closed form: base·½(1 + cos(π·t/200)).
