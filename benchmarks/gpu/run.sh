@@ -81,5 +81,35 @@ for size in 1024 2048 4096; do
   done
 done
 
+# ---- MSSA block (nn-mssa): CUDA rows of the MSSA/MHSA tests, then forward/backward TFLOP/s --------------------
+# `crate bench mssa --device cuda` at dim 768 (12 heads of 64), batch 64, N = 785 and 3137. TFLOP/s are nominal
+# (GEMM-equivalent FLOPs of projections, scores and P·V; backward counted as twice the forward, the flash
+# recomputation of the probabilities not counted).
+if [ "${SKIP_TESTS:-0}" != "1" ]; then
+  echo "== Nn attention tests (cuda rows included)"
+  log="$results/nn-mssa-tests.log"
+  timeout 300 dotnet test tests/CrateIL.Nn.Tests -c Release --no-build --nologo \
+    --filter "FullyQualifiedName~Mssa|FullyQualifiedName~Mhsa|FullyQualifiedName~KernelCompilationTests" \
+    --logger "console;verbosity=normal" >"$log" 2>&1
+  rc=$?
+  grep -E '^\s+(Failed|Skipped) |Error Message|Total tests|^\s+(Passed|Failed|Skipped):' "$log" | head -60
+  if [ "$rc" -ne 0 ]; then echo "Nn attention tests FAILED (exit $rc; log: $log)"; status=1; fi
+  if [ "$(grep -cE '^\s+Skipped .*"cuda"' "$log")" -gt 0 ]; then echo "CUDA rows of the Nn attention tests were skipped"; status=1; fi
+fi
+echo "== MSSA block on cuda (dim 768, heads 12, batch 64)"
+printf '%-6s %12s %12s %12s %12s\n' N fwd_ms bwd_ms fwd_TFLOP/s bwd_TFLOP/s
+for n in 785 3137; do
+  out="$results/mssa-$n.json"
+  if ! timeout 240 dotnet run --no-build --project cli -c Release -- bench mssa --device cuda \
+      --n "$n" --dim 768 --heads 12 --batch 64 "${iters_flag[@]}" --json >"$out" 2>"$out.err"; then
+    printf '%-6s  failed: %s\n' "$n" "$(tail -3 "$out.err" | tr '\n' ' ')"
+    status=1
+    continue
+  fi
+  printf '%-6s %12s %12s %12s %12s\n' "$n" "$(field forward_ms "$out")" "$(field backward_ms "$out")" \
+    "$(field forward_tflops "$out")" "$(field backward_tflops "$out")"
+done
+# ---- end MSSA block ---------------------------------------------------------------------------------------------
+
 echo "== done in $(( $(date +%s) - start )) s; status $status"
 exit $status

@@ -15,5 +15,8 @@ internal static partial class BenchCommand
     private static IEnumerable<Command> SubCommands()
     {
         yield return BenchGemm.Create();
+        yield return BenchMaskCut.Create();
+        yield return BenchCrf.Create();
+        yield return BenchMssa.Create();
     }
 }

@@ -1,0 +1,168 @@
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Ops;
+using CrateIL.Compute.Tensors;
+
+namespace CrateIL.Nn.Layers;
+
+/// <summary>
+/// Attention on the CPU: per batch entry, all heads at once through the strided batched SGEMM over column slices
+/// (score matrices [heads, n, n]), the row softmax op, and a second batched SGEMM for P·V. Backward:
+/// dP = dO·Vᵀ, dS = scale·P ⊙ (dP − rowsum(dP ⊙ P)) (the softmax backward op), then dQ = dS·K, dK = dSᵀ·Q,
+/// dV = Pᵀ·dO. With Q = K = V = w (MSSA) the three gradients fold into dw = (dS + dSᵀ)·w + Pᵀ·dO: one GEMM fewer.
+/// All buffers belong to this object and are reused across calls.
+/// </summary>
+internal sealed unsafe class AttentionCpu : IDisposable
+{
+    private readonly CpuDevice _device;
+    private readonly int _heads, _dh;
+    private readonly float _scale;
+
+    // Probabilities [entries, heads·n, n]: every batch entry when they fit the budget, else one entry, recomputed in backward.
+    private Tensor? _probs;
+    private Tensor[] _probRows = [];
+    private Tensor? _grad;          // dP, then dS, of one batch entry [heads·n, n]
+    private int _n = -1, _entries;
+    private bool _keptAll;
+
+    public AttentionCpu(CpuDevice device, int heads, int dh, float scale)
+    {
+        _device = device;
+        _heads = heads;
+        _dh = dh;
+        _scale = scale;
+    }
+
+    public long SavedBudget { get; set; } = AttentionCore.DefaultSavedProbabilityBudget;
+
+    public ReadOnlySpan<float> SavedProbabilities(int b, int h)
+    {
+        if (_probs is null || (!_keptAll && b != 0) || b >= _entries || h < 0 || h >= _heads) return default;
+        long nn = (long)_n * _n;
+        return _probs.AsSpan().Slice((int)(((long)b * _heads + h) * nn), (int)nn);
+    }
+
+    public void Forward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
+    {
+        Ensure(batch, n);
+        for (int b = 0; b < batch; b++)
+        {
+            int e = _keptAll ? b : 0;
+            Probabilities(b, n, q, k, e);
+            // O_h = P_h · V_h, written straight into the head's columns of O.
+            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), false, Cols(v, b, n), false, 0f, Cols(o, b, n));
+        }
+    }
+
+    public void Backward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o, HeadColumns dO,
+        HeadColumns dq, HeadColumns dk, HeadColumns dv)
+    {
+        for (int b = 0; b < batch; b++)
+        {
+            int e = ScoreGradient(b, n, q, k, v, dO);
+            var dS = new MatrixOperand(_grad!, 0, n, (long)n * n);
+            Gemm.Batched(_heads, n, _dh, n, 1f, dS, false, Cols(k, b, n), false, 0f, Cols(dq, b, n));
+            Gemm.Batched(_heads, n, _dh, n, 1f, dS, true, Cols(q, b, n), false, 0f, Cols(dk, b, n));
+            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 0f, Cols(dv, b, n));
+        }
+    }
+
+    public void BackwardShared(int batch, int n, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw)
+    {
+        for (int b = 0; b < batch; b++)
+        {
+            int e = ScoreGradient(b, n, w, w, w, dO);
+            // Scores S = w·wᵀ use w on both sides: dw = dS·w + dSᵀ·w = (dS + dSᵀ)·w, plus the value path Pᵀ·dO.
+            Symmetrise(_grad!, n);
+            Gemm.Batched(_heads, n, _dh, n, 1f, new MatrixOperand(_grad!, 0, n, (long)n * n), false, Cols(w, b, n), false, 0f, Cols(dw, b, n));
+            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 1f, Cols(dw, b, n));
+        }
+    }
+
+    /// <summary>Leaves dS = scale·P ⊙ (dP − rowsum(dP⊙P)) of batch entry b in the gradient buffer; returns P's entry.</summary>
+    private int ScoreGradient(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns dO)
+    {
+        int e = _keptAll ? b : 0;
+        if (!_keptAll) Probabilities(b, n, q, k, 0);
+        var grad = _grad ??= _device.Allocate(_heads * n, n);
+        Gemm.Batched(_heads, n, n, _dh, 1f, Cols(dO, b, n), false, Cols(v, b, n), true, 0f, new MatrixOperand(grad, 0, n, (long)n * n));
+        Softmax.Backward(_probRows[e], grad, grad, _scale);
+        return e;
+    }
+
+    /// <summary>P = softmax(scale·Q·Kᵀ) of batch entry b, all heads, into probability entry e.</summary>
+    private void Probabilities(int b, int n, HeadColumns q, HeadColumns k, int e)
+    {
+        Gemm.Batched(_heads, n, n, _dh, _scale, Cols(q, b, n), false, Cols(k, b, n), true, 0f, Probs(e, n));
+        Softmax.Forward(_probRows[e], _probRows[e]);
+    }
+
+    private MatrixOperand Cols(HeadColumns c, int b, int n) => new(c.Tensor, (long)b * n * c.Ld + c.Offset, c.Ld, _dh);
+
+    private MatrixOperand Probs(int e, int n) => new(_probs!, (long)e * _heads * n * n, n, (long)n * n);
+
+    private void Ensure(int batch, int n)
+    {
+        long perEntry = (long)_heads * n * n;
+        bool keepAll = batch == 1 || perEntry * batch * sizeof(float) <= SavedBudget;
+        int entries = keepAll ? batch : 1;
+        if (_probs is not null && n == _n && entries == _entries && keepAll == _keptAll) return;
+        _probs?.Dispose();
+        _grad?.Dispose();
+        _grad = null;
+        _n = n;
+        _entries = entries;
+        _keptAll = keepAll;
+        _probs = _device.Allocate(checked((int)(perEntry * entries)));
+        _probRows = new Tensor[entries];
+        for (int e = 0; e < entries; e++) _probRows[e] = _probs.Slice(e * perEntry, _heads * n, n);
+    }
+
+    /// <summary>A ← A + Aᵀ for each head's n×n block of <paramref name="t"/>, in place, in cache-sized tiles.</summary>
+    private void Symmetrise(Tensor t, int n)
+    {
+        int tiles = (n + SymmetriseKernel.Tile - 1) / SymmetriseKernel.Tile;
+        var kernel = new SymmetriseKernel(t.HostPointer, n, tiles);
+        CpuParallel.For(_device, _heads * tiles, Math.Max(1, (1 << 14) / Math.Max(1, n)), kernel);
+    }
+
+    /// <summary>Unit u = (head, tile row ti): handles tiles (ti, tj ≤ ti), so every pair is touched by exactly one unit.</summary>
+    private readonly struct SymmetriseKernel(float* a, int n, int tiles) : IRangeKernel
+    {
+        public const int Tile = 32;
+
+        public void Execute(int start, int count)
+        {
+            for (int u = start; u < start + count; u++)
+            {
+                int h = u / tiles, ti = u % tiles;
+                float* m = a + (long)h * n * n;
+                int i0 = ti * Tile, i1 = Math.Min(n, i0 + Tile);
+                for (int tj = 0; tj <= ti; tj++)
+                {
+                    int j0 = tj * Tile, j1 = Math.Min(n, j0 + Tile);
+                    for (int i = i0; i < i1; i++)
+                    {
+                        int jEnd = tj == ti ? i : j1;
+                        float* row = m + (long)i * n;
+                        for (int j = j0; j < jEnd; j++)
+                        {
+                            float* mirror = m + (long)j * n + i;
+                            float s = row[j] + *mirror;
+                            row[j] = s;
+                            *mirror = s;
+                        }
+                        if (tj == ti) row[i] *= 2f;
+                    }
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _probs?.Dispose();
+        _grad?.Dispose();
+        _probs = _grad = null;
+    }
+}

@@ -1,0 +1,489 @@
+namespace CrateIL.Segmentation.Crf;
+
+/// <summary>A linear filter over per-point values: out_i ≈ Σ_j k(f_i, f_j)·in_j, values point-major [N, V].</summary>
+public interface IFeatureFilter
+{
+    int Points { get; }
+
+    void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize);
+}
+
+/// <summary>
+/// Permutohedral-lattice Gaussian filtering (Adams, Baek &amp; Davis 2010), following the semantics of the
+/// densecrf/pydensecrf lattice (crate-reference §6.3): features are elevated onto the plane Σy = 0 of ℝ^(d+1)
+/// with per-axis scale √(2/3)(d+1)/√((i+1)(i+2)), each point splats onto the d+1 vertices of its enclosing
+/// simplex with barycentric weights, the lattice is blurred with [½ 1 ½] along each of the d+1 lattice axes,
+/// and values are sliced back with the same weights times α = 1/(1 + 2^(−d)). The result approximates
+/// Σ_j exp(−½‖f_i − f_j‖²)·in_j up to a constant factor (it cancels under symmetric normalisation).
+/// Written for CrateIL. Differences from the C++ reference, all deliberate:
+/// splatting is done as a gather over a precomputed vertex→(point, weight) list instead of a scatter (parallel
+/// without atomics, deterministic for any thread count); lattice keys are packed into two 64-bit words
+/// (d ≤ 8, coordinates in the 16-bit range, as the reference's short keys); rounding ties go down as the
+/// reference's non-SSE path. All buffers are allocated once; <see cref="Filter"/> allocates nothing.
+/// </summary>
+public sealed class PermutohedralLattice : IFeatureFilter
+{
+    private readonly int _n, _d, _threads;
+    private readonly int[] _offsets;     // N·(d+1): vertex slot (+1; slot 0 is the all-zero "missing" vertex)
+    private readonly float[] _weights;   // N·(d+1): barycentric weights
+    private readonly int[] _splatStart;  // M+1: CSR rows of the transposed splat matrix
+    private readonly int[] _splatPoint;
+    private readonly float[] _splatWeight;
+    private readonly int[] _blur;        // (d+1)·M·2: neighbour slots (n1, n2) per axis, 0 = missing
+    private readonly float _alpha;
+    private float[] _values = Array.Empty<float>();
+    private float[] _scratch = Array.Empty<float>();
+
+    // Per-call state for the parallel bodies (delegates are made once; no closure per call).
+    private float[] _inArray = Array.Empty<float>();
+    private float[] _outArray = Array.Empty<float>();
+    private int _valueSize, _axis, _chunks;
+    private readonly Action<int> _splatBody, _blurBody, _sliceBody;
+
+    /// <summary>Number of lattice vertices.</summary>
+    public int Vertices { get; }
+
+    public int Points => _n;
+
+    public int Dimensions => _d;
+
+    private PermutohedralLattice(int n, int d, int threads, int[] offsets, float[] weights, int vertices, int[] blur)
+    {
+        _n = n; _d = d; _threads = Math.Max(1, threads);
+        _offsets = offsets; _weights = weights; Vertices = vertices; _blur = blur;
+        _alpha = 1f / (1f + MathF.Pow(2f, -d));
+        // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it.
+        _splatStart = new int[vertices + 1];
+        foreach (int o in offsets) _splatStart[o]++;          // o = vertex + 1 ⇒ counts shifted by one
+        for (int v = 0; v < vertices; v++) _splatStart[v + 1] += _splatStart[v];
+        _splatPoint = new int[offsets.Length];
+        _splatWeight = new float[offsets.Length];
+        var fill = new int[vertices];
+        Array.Copy(_splatStart, fill, vertices);
+        for (int e = 0; e < offsets.Length; e++)
+        {
+            int v = offsets[e] - 1;
+            int at = fill[v]++;
+            _splatPoint[at] = e / (d + 1);
+            _splatWeight[at] = weights[e];
+        }
+        _splatBody = SplatChunk;
+        _blurBody = BlurChunk;
+        _sliceBody = SliceChunk;
+    }
+
+    /// <summary>
+    /// Builds the lattice for <paramref name="n"/> points with <paramref name="d"/>-dimensional features
+    /// (point-major [n, d], already divided by the kernel standard deviations).
+    /// </summary>
+    public static PermutohedralLattice Build(ReadOnlySpan<float> features, int n, int d, int threads = 2)
+    {
+        if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
+        return Build(features.ToArray(), n, d, threads);
+    }
+
+    /// <summary>As <see cref="Build(ReadOnlySpan{float}, int, int, int)"/> without copying the features.</summary>
+    internal static PermutohedralLattice Build(float[] features, int n, int d, int threads)
+    {
+        if (d < 1 || d > 8) throw new ArgumentOutOfRangeException(nameof(d), d, "feature dimension must be in 1..8");
+        if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "need at least one point");
+        if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
+        int d1 = d + 1;
+        // Temporaries come from the shared pool: repeated builds (one per image) reuse warm memory.
+        var loKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
+        var hiKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
+        var weights = new float[n * d1];
+        var feat = features;
+        var scale = new double[d + 1];
+        for (int j = 1; j <= d; j++) scale[j] = Math.Sqrt(2.0 / 3.0) * d1 / Math.Sqrt((double)j * (j + 1));
+        int chunks = Math.Max(1, threads) * 4;
+        string? error = null;
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
+        {
+            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
+            Span<double> elevated = stackalloc double[d1];
+            Span<int> rem0 = stackalloc int[d1];
+            Span<int> rank = stackalloc int[d1];
+            Span<double> bary = stackalloc double[d + 2];
+            Span<int> key = stackalloc int[d];
+            for (int p = start; p < end; p++)
+            {
+                if (!Embed(feat.AsSpan(p * d, d), d, scale, elevated, rem0, rank, bary))
+                {
+                    error = $"feature of point {p} is not finite";
+                    return;
+                }
+                for (int r = 0; r <= d; r++)
+                {
+                    for (int i = 0; i < d; i++)
+                    {
+                        int k = rem0[i] + (rank[i] <= d - r ? r : r - d1);
+                        if (k < short.MinValue || k > short.MaxValue)
+                        {
+                            error = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+                            return;
+                        }
+                        key[i] = k;
+                    }
+                    (loKeys[p * d1 + r], hiKeys[p * d1 + r]) = Pack(key);
+                    weights[p * d1 + r] = (float)bary[r];
+                }
+            }
+        });
+        if (error is not null) throw new ArgumentException(error, nameof(features));
+
+        // Serial hash insertion; consecutive points (neighbouring pixels) usually share vertices, so the previous
+        // point's vertices are checked first.
+        var table = new VertexTable(Math.Max(16, n / 4));
+        var offsets = new int[n * d1];
+        for (int p = 0; p < n; p++)
+        {
+            for (int r = 0; r < d1; r++)
+            {
+                int e = p * d1 + r;
+                ulong lo = loKeys[e], hi = hiKeys[e];
+                int id = -1;
+                if (p > 0)
+                    for (int q = (p - 1) * d1; q < p * d1; q++)
+                        if (loKeys[q] == lo && hiKeys[q] == hi) { id = offsets[q] - 1; break; }
+                if (id < 0) id = table.FindOrAdd(lo, hi);
+                offsets[e] = id + 1;
+            }
+        }
+        int m = table.Count;
+        System.Buffers.ArrayPool<ulong>.Shared.Return(loKeys);
+        System.Buffers.ArrayPool<ulong>.Shared.Return(hiKeys);
+
+        // Blur neighbours along each lattice axis j: n1 = key − 1 (coordinate j: + d), n2 = key + 1 (coordinate j: − d);
+        // for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only n1 is
+        // looked up and n2 of the vertex found is set to v (each slot is written by exactly one vertex: no race).
+        var blur = new int[d1 * m * 2];
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
+        {
+            int start = (int)((long)m * c / chunks), end = (int)((long)m * (c + 1) / chunks);
+            Span<int> key = stackalloc int[d];
+            Span<int> nb = stackalloc int[d];
+            for (int v = start; v < end; v++)
+            {
+                Unpack(table.Lo(v), table.Hi(v), key);
+                for (int j = 0; j <= d; j++)
+                {
+                    for (int i = 0; i < d; i++) nb[i] = key[i] - 1;
+                    if (j < d) nb[j] = key[j] + d;
+                    var (lo1, hi1) = Pack(nb);
+                    int u = table.Find(lo1, hi1);
+                    blur[((long)j * m + v) * 2] = u + 1;
+                    if (u >= 0) blur[((long)j * m + u) * 2 + 1] = v + 1;
+                }
+            }
+        });
+        return new PermutohedralLattice(n, d, threads, offsets, weights, m, blur);
+    }
+
+    /// <summary>Elevation, nearest remainder-0 point, ranks and barycentric weights of one feature vector.</summary>
+    private static bool Embed(ReadOnlySpan<float> f, int d, ReadOnlySpan<double> scale, Span<double> elevated, Span<int> rem0, Span<int> rank, Span<double> bary)
+    {
+        int d1 = d + 1;
+        double sm = 0;
+        for (int j = d; j > 0; j--)
+        {
+            double cf = f[j - 1] * scale[j];
+            if (!double.IsFinite(cf)) return false;
+            elevated[j] = sm - j * cf;
+            sm += cf;
+        }
+        elevated[0] = sm;
+        int sum = 0;
+        for (int i = 0; i <= d; i++)
+        {
+            double v = elevated[i] / d1;
+            int up = (int)Math.Ceiling(v) * d1, down = (int)Math.Floor(v) * d1;
+            rem0[i] = up - elevated[i] < elevated[i] - down ? up : down;
+            sum += rem0[i] / d1;
+        }
+        rank.Clear();
+        for (int i = 0; i < d; i++)
+        {
+            double di = elevated[i] - rem0[i];
+            for (int j = i + 1; j <= d; j++)
+                if (di < elevated[j] - rem0[j]) rank[i]++;
+                else rank[j]++;
+        }
+        for (int i = 0; i <= d; i++)
+        {
+            rank[i] += sum;
+            if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
+            else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
+        }
+        bary.Clear();
+        for (int i = 0; i <= d; i++)
+        {
+            double v = (elevated[i] - rem0[i]) / d1;
+            bary[d - rank[i]] += v;
+            bary[d - rank[i] + 1] -= v;
+        }
+        bary[0] += 1.0 + bary[d + 1];
+        return true;
+    }
+
+    private static (ulong Lo, ulong Hi) Pack(ReadOnlySpan<int> key)
+    {
+        ulong lo = 0, hi = 0;
+        for (int i = 0; i < key.Length; i++)
+        {
+            ulong c = (ushort)(short)key[i];
+            if (i < 4) lo |= c << (16 * i);
+            else hi |= c << (16 * (i - 4));
+        }
+        return (lo, hi);
+    }
+
+    private static void Unpack(ulong lo, ulong hi, Span<int> key)
+    {
+        for (int i = 0; i < key.Length; i++)
+            key[i] = (short)(ushort)(i < 4 ? lo >> (16 * i) : hi >> (16 * (i - 4)));
+    }
+
+    /// <summary>
+    /// out = α·S·B·Sᵀ·in for point-major values [N, valueSize]; input and output may be the same array.
+    /// </summary>
+    public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
+    {
+        if (valueSize < 1) throw new ArgumentOutOfRangeException(nameof(valueSize), valueSize, "value size must be positive");
+        if (input.Length != (long)_n * valueSize || output.Length != (long)_n * valueSize)
+            throw new ArgumentException($"filter input {input.Length} / output {output.Length} must have {_n}×{valueSize} values");
+        int slots = (Vertices + 1) * valueSize;
+        if (_values.Length < slots) { _values = new float[slots]; _scratch = new float[slots]; }
+        if (_inArray.Length < input.Length) { _inArray = new float[input.Length]; _outArray = new float[input.Length]; }
+        input.CopyTo(_inArray);
+        _valueSize = valueSize;
+        _chunks = _threads == 1 ? 1 : _threads * 4;
+        Run(_splatBody);
+        for (int j = 0; j <= _d; j++)
+        {
+            _axis = j;
+            Run(_blurBody);
+            (_values, _scratch) = (_scratch, _values);
+        }
+        Run(_sliceBody);
+        _outArray.AsSpan(0, output.Length).CopyTo(output);
+    }
+
+    private void Run(Action<int> body)
+    {
+        if (_chunks == 1) body(0);
+        else Parallel.For(0, _chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
+    }
+
+    private void SplatChunk(int c)
+    {
+        int m = Vertices, v0 = (int)((long)m * c / _chunks), v1 = (int)((long)m * (c + 1) / _chunks);
+        int vs = _valueSize;
+        var values = _values;
+        var input = _inArray;
+        if (c == 0) for (int k = 0; k < vs; k++) values[k] = 0;
+        if (vs == 1)
+        {
+            for (int v = v0; v < v1; v++)
+            {
+                float s = 0;
+                for (int e = _splatStart[v]; e < _splatStart[v + 1]; e++) s += _splatWeight[e] * input[_splatPoint[e]];
+                values[v + 1] = s;
+            }
+            return;
+        }
+        for (int v = v0; v < v1; v++)
+        {
+            var dst = values.AsSpan((v + 1) * vs, vs);
+            dst.Clear();
+            for (int e = _splatStart[v]; e < _splatStart[v + 1]; e++)
+            {
+                float w = _splatWeight[e];
+                var src = input.AsSpan(_splatPoint[e] * vs, vs);
+                for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+            }
+        }
+    }
+
+    private void BlurChunk(int c)
+    {
+        int m = Vertices, v0 = (int)((long)m * c / _chunks), v1 = (int)((long)m * (c + 1) / _chunks);
+        int vs = _valueSize;
+        var oldV = _values;
+        var newV = _scratch;
+        var blur = _blur.AsSpan(_axis * m * 2, m * 2);
+        if (c == 0) for (int k = 0; k < vs; k++) newV[k] = 0;
+        if (vs == 1)
+        {
+            for (int v = v0; v < v1; v++)
+                newV[v + 1] = oldV[v + 1] + 0.5f * (oldV[blur[2 * v]] + oldV[blur[2 * v + 1]]);
+            return;
+        }
+        for (int v = v0; v < v1; v++)
+        {
+            int o = (v + 1) * vs, n1 = blur[2 * v] * vs, n2 = blur[2 * v + 1] * vs;
+            for (int k = 0; k < vs; k++) newV[o + k] = oldV[o + k] + 0.5f * (oldV[n1 + k] + oldV[n2 + k]);
+        }
+    }
+
+    private void SliceChunk(int c)
+    {
+        int p0 = (int)((long)_n * c / _chunks), p1 = (int)((long)_n * (c + 1) / _chunks);
+        int vs = _valueSize, d1 = _d + 1;
+        var values = _values;
+        var output = _outArray;
+        float alpha = _alpha;
+        if (vs == 1)
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                float s = 0;
+                int e0 = p * d1;
+                for (int r = 0; r < d1; r++) s += _weights[e0 + r] * values[_offsets[e0 + r]];
+                output[p] = s * alpha;
+            }
+            return;
+        }
+        for (int p = p0; p < p1; p++)
+        {
+            var dst = output.AsSpan(p * vs, vs);
+            dst.Clear();
+            int e0 = p * d1;
+            for (int r = 0; r < d1; r++)
+            {
+                float w = _weights[e0 + r] * alpha;
+                var src = values.AsSpan(_offsets[e0 + r] * vs, vs);
+                for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Open-addressing hash table from packed keys to vertex ids (linear probing, power-of-two capacity). Keys are
+    /// stored in the slots, so a lookup touches one cache line; vertex keys are also kept by id for the blur pass.
+    /// </summary>
+    private sealed class VertexTable
+    {
+        private struct Slot
+        {
+            public ulong Lo, Hi;
+            public int Id;   // −1 = empty
+        }
+
+        private Slot[] _slots;
+        private ulong[] _lo, _hi;
+        private int _mask;
+
+        public VertexTable(int expected)
+        {
+            int cap = 1024;
+            while (cap < expected * 2) cap <<= 1;
+            _slots = NewSlots(cap);
+            _mask = cap - 1;
+            _lo = new ulong[Math.Max(16, expected)];
+            _hi = new ulong[Math.Max(16, expected)];
+        }
+
+        private static Slot[] NewSlots(int cap)
+        {
+            var s = new Slot[cap];
+            for (int i = 0; i < s.Length; i++) s[i].Id = -1;
+            return s;
+        }
+
+        public int Count { get; private set; }
+
+        public ulong Lo(int v) => _lo[v];
+        public ulong Hi(int v) => _hi[v];
+
+        private static int Hash(ulong lo, ulong hi)
+        {
+            ulong h = lo * 0x9E3779B97F4A7C15UL ^ (hi + 0x632BE59BD9B4E019UL) * 0xC2B2AE3D27D4EB4FUL;
+            return (int)(h >> 32 ^ h);
+        }
+
+        public int Find(ulong lo, ulong hi)
+        {
+            int i = Hash(lo, hi) & _mask;
+            while (true)
+            {
+                ref Slot s = ref _slots[i];
+                if (s.Id < 0) return -1;
+                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                i = (i + 1) & _mask;
+            }
+        }
+
+        public int FindOrAdd(ulong lo, ulong hi)
+        {
+            int i = Hash(lo, hi) & _mask;
+            while (true)
+            {
+                ref Slot s = ref _slots[i];
+                if (s.Id < 0) break;
+                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                i = (i + 1) & _mask;
+            }
+            if (Count == _lo.Length)
+            {
+                Array.Resize(ref _lo, Count * 2);
+                Array.Resize(ref _hi, Count * 2);
+            }
+            int id = Count++;
+            _lo[id] = lo; _hi[id] = hi;
+            _slots[i] = new Slot { Lo = lo, Hi = hi, Id = id };
+            if (Count * 2 > _slots.Length) Grow();
+            return id;
+        }
+
+        private void Grow()
+        {
+            _slots = NewSlots(_slots.Length * 2);
+            _mask = _slots.Length - 1;
+            for (int v = 0; v < Count; v++)
+            {
+                int i = Hash(_lo[v], _hi[v]) & _mask;
+                while (_slots[i].Id >= 0) i = (i + 1) & _mask;
+                _slots[i] = new Slot { Lo = _lo[v], Hi = _hi[v], Id = v };
+            }
+        }
+    }
+}
+
+/// <summary>Exact O(N²) Gaussian filter out_i = Σ_j exp(−½‖f_i − f_j‖²)·in_j (float64 sums); the lattice's oracle.</summary>
+public sealed class BruteForceGaussianFilter : IFeatureFilter
+{
+    private readonly float[] _features;
+    private readonly int _d;
+
+    public BruteForceGaussianFilter(ReadOnlySpan<float> features, int n, int d)
+    {
+        if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
+        _features = features.ToArray();
+        _d = d;
+        Points = n;
+    }
+
+    public int Points { get; }
+
+    public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
+    {
+        int n = Points, d = _d;
+        if (input.Length != (long)n * valueSize || output.Length != (long)n * valueSize)
+            throw new ArgumentException($"filter input {input.Length} / output {output.Length} must have {n}×{valueSize} values");
+        var result = new double[(long)n * valueSize];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double dist = 0;
+                for (int k = 0; k < d; k++)
+                {
+                    double t = _features[i * d + k] - _features[j * d + k];
+                    dist += t * t;
+                }
+                double w = Math.Exp(-0.5 * dist);
+                for (int v = 0; v < valueSize; v++) result[(long)i * valueSize + v] += w * input[j * valueSize + v];
+            }
+        for (int i = 0; i < result.Length; i++) output[i] = (float)result[i];
+    }
+}

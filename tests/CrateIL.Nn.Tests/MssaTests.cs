@@ -1,0 +1,204 @@
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Tensors;
+using CrateIL.Nn.Layers;
+using CrateIL.Nn.Parameters;
+using CrateIL.Testing;
+using Xunit;
+
+namespace CrateIL.Nn.Tests;
+
+/// <summary>
+/// The MSSA block (LN → MSSA → residual) on every backend against the float64 reference (MssaReference composed with
+/// LayerNorm), forward and backward, at odd sizes; the flash path at N = 300; properties of the attention core.
+/// </summary>
+public class MssaTests
+{
+    /// <summary>
+    /// fp32 against float64, normwise: |a − e| ≤ 1e-5·max|e| + 1e-5·|e|. Elementwise relative error alone is not
+    /// achievable for entries that are sums of cancelling terms (near-zero gradient entries); measured worst cases
+    /// are 1–2.5e-6·max|e| (forward and gradients, CPU and PoCL, up to N = 300 and dh = 64), so this has ≥ 4× margin.
+    /// </summary>
+    internal static Tolerance Normwise(double[] expected) => new(1e-5 * expected.Max(Math.Abs), 1e-5);
+
+    public sealed record Case(int Batch, int N, int Dim, int Heads, int Dh)
+    {
+        public override string ToString() => $"b{Batch} n{N} d{Dim} h{Heads} dh{Dh}";
+    }
+
+    public static TheoryData<string, int> BackendsAndCases()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var backend in new[] { Backends.Cpu, Backends.IlgpuCpu, Backends.OpenCL, Backends.Cuda })
+            for (int c = 0; c < Cases.Length; c++) data.Add(backend, c);
+        return data;
+    }
+
+    /// <summary>Odd sizes; heads·dh ≠ dim except the Identity-projection case; only the first two are small enough for the simulator.</summary>
+    private static readonly Case[] Cases =
+    [
+        new(2, 7, 10, 3, 6),
+        new(1, 20, 9, 2, 6),      // two query/key tiles (16 + 4) on ILGPU
+        new(1, 7, 8, 1, 8),       // heads = 1, dh = dim: to_out is the Identity
+        new(1, 65, 40, 1, 64),
+        new(2, 65, 30, 3, 64),
+    ];
+
+    private static bool SmallEnoughFor(string backend, Case c) => !Backends.IsSimulator(backend) || (c.N <= 20 && c.Dh <= 8);
+
+    [SkippableTheory]
+    [MemberData(nameof(BackendsAndCases))]
+    public void BlockMatchesReference(string backend, int caseIndex)
+    {
+        var c = Cases[caseIndex];
+        Skip.IfNot(SmallEnoughFor(backend, c), $"{c} is too large for the ILGPU CPU simulator (covered on the other backends)");
+        RunBlock(Backends.Get(backend), c);
+    }
+
+    /// <summary>N ≥ 256 takes the flash path (on ILGPU: scores tile by tile, no N×N buffer) and must agree with the reference.</summary>
+    [SkippableTheory]
+    [InlineData(Backends.Cpu)]
+    [InlineData(Backends.OpenCL)]
+    [InlineData(Backends.Cuda)]
+    public void LargeNMatchesReference(string backend) =>
+        RunBlock(Backends.Get(backend), new Case(1, 300, 24, 2, 16));
+
+    /// <summary>The CPU path keeps probabilities for backward within a budget and recomputes them beyond it: both agree.</summary>
+    [Fact]
+    public void CpuRecomputedProbabilitiesMatchKept()
+    {
+        var device = CpuDevice.Create(2);
+        var c = new Case(3, 33, 12, 2, 8);
+        var kept = RunBlock(device, c, budget: null);
+        var recomputed = RunBlock(device, c, budget: 0);
+        Assert.Equal(kept.Output, recomputed.Output);
+        Assert.Equal(kept.Dx, recomputed.Dx);
+        Assert.Equal(kept.Grads, recomputed.Grads);
+    }
+
+    /// <summary>CPU keeps the probabilities: they match the reference and every row sums to 1.</summary>
+    [Fact]
+    public void CpuProbabilitiesMatchReferenceAndSumToOne()
+    {
+        var device = CpuDevice.Create(2);
+        var c = new Case(2, 19, 10, 3, 6);
+        var (layer, store, x, _, reference) = Setup(device, c);
+        using var _1 = layer; using var _2 = store; using var _3 = x;
+        using var output = device.Allocate(c.Batch * c.N, c.Dim);
+        layer.Forward(x, output, c.Batch);
+        var core = layer.Attention.Core!;
+        for (int b = 0; b < c.Batch; b++)
+            for (int h = 0; h < c.Heads; h++)
+            {
+                var p = core.SavedProbabilities(b, h).ToArray();
+                Check.Close(p, reference.Probs[b * c.Heads + h], new Tolerance(1e-6, 1e-5), $"P[b{b}, h{h}]");
+                for (int i = 0; i < c.N; i++)
+                    Check.Close(p.AsSpan(i * c.N, c.N).ToArray().Sum(), 1.0, new Tolerance(1e-5, 0), $"row {i} of P[b{b}, h{h}]");
+            }
+    }
+
+    /// <summary>
+    /// Rows of P sum to 1 on every backend: with every value row equal to one vector u, O = P·V must equal u in
+    /// every row whatever the scores (Q = K = w random).
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void AttentionRowsSumToOne(string backend)
+    {
+        var device = Backends.Get(backend);
+        int batch = 2, n = Backends.IsSimulator(backend) ? 19 : 70, heads = 2, dh = 6, inner = heads * dh;
+        using var core = new AttentionCore(device, heads, dh);
+        using var w = device.FromHost(TestData.Normal(11, batch * n * inner, 2f), batch * n, inner);
+        var u = TestData.Uniform(12, inner);
+        var vHost = new float[batch * n * inner];
+        for (int r = 0; r < batch * n; r++) u.CopyTo(vHost, r * inner);
+        using var v = device.FromHost(vHost, batch * n, inner);
+        using var o = device.Allocate(batch * n, inner);
+        o.Fill(float.NaN);
+        var wc = new HeadColumns(w, 0, inner);
+        core.Forward(batch, n, wc, wc, new HeadColumns(v, 0, inner), new HeadColumns(o, 0, inner));
+        Check.Close(o.ToArray(), TestData.ToDouble(vHost), new Tolerance(2e-6, 2e-6), "P·(constant rows)");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void BadCallsThrow(string backend)
+    {
+        var device = Backends.Get(backend);
+        using var core = new AttentionCore(device, 2, 4);
+        using var w = device.Zeros(6, 8);
+        var wc = new HeadColumns(w, 0, 8);
+        Assert.Throws<InvalidOperationException>(() => core.BackwardShared(1, 6, wc, wc, wc, wc));
+        Assert.Throws<ArgumentException>(() => core.Forward(1, 6, wc, wc, wc, wc));                  // output aliases input
+        Assert.Throws<ArgumentException>(() => core.Forward(1, 7, wc, wc, wc, wc));                  // too few rows
+        Assert.Throws<ArgumentException>(() => core.Forward(1, 6, wc, wc, wc, new HeadColumns(w, 2, 8))); // columns past the stride
+        if (device is IlgpuDevice)
+            Assert.Throws<ArgumentOutOfRangeException>(() => new AttentionCore(device, 1, 129));
+    }
+
+    internal sealed record BlockRun(float[] Output, float[] Dx, Dictionary<string, float[]> Grads);
+
+    private static (MssaBlock layer, ParameterStore store, Tensor x, Tensor dy, MssaBlockReference.Result reference) Setup(Device device, Case c)
+    {
+        var store = new ParameterStore();
+        var layer = new MssaBlock(store, "transformer.layers.0.0.", c.Dim, c.Heads, c.Dh);
+        store.Build(device, seed: 3);
+        int inner = c.Heads * c.Dh;
+        var gamma = TestData.Uniform(21, c.Dim, 0.5f, 1.5f);
+        var beta = TestData.Uniform(22, c.Dim, -0.3f, 0.3f);
+        var qkv = TestData.Normal(23, inner * c.Dim, 1f / MathF.Sqrt(c.Dim));   // w has unit variance per column
+        layer.NormWeight.Value.CopyFrom(gamma);
+        layer.NormBias.Value.CopyFrom(beta);
+        layer.Attention.Qkv.Value.CopyFrom(qkv);
+        float[]? wout = null, bout = null;
+        if (layer.Attention.ProjectsOut)
+        {
+            wout = TestData.Normal(24, c.Dim * inner, 0.2f);
+            bout = TestData.Uniform(25, c.Dim, -0.2f, 0.2f);
+            layer.Attention.OutWeight!.Value.CopyFrom(wout);
+            layer.Attention.OutBias!.Value.CopyFrom(bout);
+        }
+        int rows = c.Batch * c.N;
+        var xHost = TestData.Normal(26, rows * c.Dim);
+        var dyHost = TestData.Normal(27, rows * c.Dim);
+        var x = device.FromHost(xHost, c.Batch, c.N, c.Dim);
+        var dy = device.FromHost(dyHost, c.Batch, c.N, c.Dim);
+        var p = new MssaBlockReference.Params(TestData.ToDouble(gamma), TestData.ToDouble(beta), TestData.ToDouble(qkv),
+            wout is null ? null : TestData.ToDouble(wout), bout is null ? null : TestData.ToDouble(bout));
+        var reference = MssaBlockReference.Run(TestData.ToDouble(xHost), p, TestData.ToDouble(dyHost), c.Batch, c.N, c.Dim, c.Heads, c.Dh);
+        return (layer, store, x, dy, reference);
+    }
+
+    private static BlockRun RunBlock(Device device, Case c, long? budget = null)
+    {
+        var (layer, store, x, dy, r) = Setup(device, c);
+        using var _1 = layer; using var _2 = store; using var _3 = x; using var _4 = dy;
+        using var output = device.Allocate(c.Batch, c.N, c.Dim);
+        using var dx = device.Allocate(c.Batch, c.N, c.Dim);
+        var grads = new Dictionary<string, float[]>();
+        // Twice: the second pass reuses every buffer and must give the same answer (grads accumulate, so compare once).
+        for (int pass = 0; pass < 2; pass++)
+        {
+            store.ZeroGrads();
+            output.Fill(float.NaN);
+            dx.Fill(float.NaN);
+            layer.Forward(x, output, c.Batch);
+            if (budget is not null) layer.Attention.Core!.SavedProbabilityBudget = budget.Value;
+            if (pass == 1 && budget is not null) layer.Forward(x, output, c.Batch);
+            layer.Backward(dy, dx);
+        }
+        var run = new BlockRun(output.ToArray(), dx.ToArray(), store.Parameters.ToDictionary(p => p.Name, p => p.Grad.ToArray()));
+        Check.Close(run.Output, r.Output, Normwise(r.Output), $"{c} block output");
+        Check.Close(run.Dx, r.Dx, Normwise(r.Dx), $"{c} dX");
+        const string pre = "transformer.layers.0.0.";
+        Check.Close(run.Grads[pre + "norm.weight"], r.DNormWeight, Normwise(r.DNormWeight), $"{c} dNormWeight");
+        Check.Close(run.Grads[pre + "norm.bias"], r.DNormBias, Normwise(r.DNormBias), $"{c} dNormBias");
+        Check.Close(run.Grads[pre + "fn.qkv.weight"], r.DQkv, Normwise(r.DQkv), $"{c} dU");
+        Assert.Equal(r.DOutWeight is not null, run.Grads.ContainsKey(pre + "fn.to_out.0.weight"));
+        if (r.DOutWeight is not null)
+        {
+            Check.Close(run.Grads[pre + "fn.to_out.0.weight"], r.DOutWeight, Normwise(r.DOutWeight), $"{c} dWout");
+            Check.Close(run.Grads[pre + "fn.to_out.0.bias"], r.DOutBias!, Normwise(r.DOutBias!), $"{c} dbout");
+        }
+        return run;
+    }
+}
