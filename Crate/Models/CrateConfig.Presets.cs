@@ -25,22 +25,25 @@ public sealed partial record CrateConfig
     public static CrateConfig Demo(int classes = 21842, int patch = 8, int imageSize = 224) =>
         Make(768, 12, 6, classes, patch, imageSize) with { DimHead = 128 };
 
-    /// <summary>A preset by name (case-insensitive; <c>crate-t</c>, <c>CRATE_tiny</c>, <c>vit-s</c>, ...).</summary>
-    public static CrateConfig Preset(string name, int classes = 1000, int? patch = null, int imageSize = 224)
+    /// <summary>
+    /// A preset by name (case-insensitive; <c>crate-t</c>, <c>CRATE_tiny</c>, <c>vit-s</c>, ...). Classes default to 1000
+    /// (21842 for the demo), the patch to 16 (8 for the demo).
+    /// </summary>
+    public static CrateConfig Preset(string name, int? classes = null, int? patch = null, int imageSize = 224)
     {
         ArgumentNullException.ThrowIfNull(name);
         string key = name.Trim().ToLowerInvariant().Replace('_', '-');
         return key switch
         {
-            "crate-t" or "crate-tiny" => Tiny(classes, patch ?? 16, imageSize),
-            "crate-s" or "crate-small" => Small(classes, patch ?? 16, imageSize),
-            "crate-b" or "crate-base" => Base(classes, patch ?? 16, imageSize),
-            "crate-l" or "crate-large" => Large(classes, patch ?? 16, imageSize),
-            "crate-demo" or "crate-base-demo" => Demo(classes, patch ?? 8, imageSize),
-            "vit-t" or "vit-tiny" => Vit(192, 12, 3, classes, patch ?? 16, imageSize),
-            "vit-s" or "vit-small" => Vit(384, 12, 6, classes, patch ?? 16, imageSize),
-            "vit-b" or "vit-base" => Vit(768, 12, 12, classes, patch ?? 16, imageSize),
-            "vit-l" or "vit-large" => Vit(1024, 24, 16, classes, patch ?? 16, imageSize),
+            "crate-t" or "crate-tiny" => Tiny(classes ?? 1000, patch ?? 16, imageSize),
+            "crate-s" or "crate-small" => Small(classes ?? 1000, patch ?? 16, imageSize),
+            "crate-b" or "crate-base" => Base(classes ?? 1000, patch ?? 16, imageSize),
+            "crate-l" or "crate-large" => Large(classes ?? 1000, patch ?? 16, imageSize),
+            "crate-demo" or "crate-base-demo" => Demo(classes ?? 21842, patch ?? 8, imageSize),
+            "vit-t" or "vit-tiny" => Vit(192, 12, 3, classes ?? 1000, patch ?? 16, imageSize),
+            "vit-s" or "vit-small" => Vit(384, 12, 6, classes ?? 1000, patch ?? 16, imageSize),
+            "vit-b" or "vit-base" => Vit(768, 12, 12, classes ?? 1000, patch ?? 16, imageSize),
+            "vit-l" or "vit-large" => Vit(1024, 24, 16, classes ?? 1000, patch ?? 16, imageSize),
             _ => throw new ArgumentException($"Unknown model preset '{name}' (known: {string.Join(", ", PresetNames)})", nameof(name)),
         };
     }
