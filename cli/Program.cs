@@ -11,6 +11,9 @@ public static class Program
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(CocoEvalCommand.Create());
+        root.Subcommands.Add(InfoCommand.Create());
+        root.Subcommands.Add(ImportCommand.Create());
+        root.Subcommands.Add(InferCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
