@@ -1,10 +1,8 @@
-using System.Reflection;
 using System.Text.Json;
 using CrateIL.Compute.Devices;
 using CrateIL.Nn.Optim;
 using CrateIL.Nn.Parameters;
 using CrateIL.Testing;
-using ILGPU.Runtime.Cuda;
 using Xunit;
 
 namespace CrateIL.Nn.Tests;
@@ -373,30 +371,5 @@ public class OptimizerTests
         using var all = DecayLayout.Build(store, WeightDecayScope.AllParameters);
         Assert.Equal(DecayMode.All, all.Mode);
         Assert.Equal([0, 10], all.RunStarts);
-    }
-
-    // The Nn assembly's own kernel-compilation suite covers every kernel; this keeps the optimizer kernels'
-    // PTX/OpenCL lowering checked next to their tests.
-    private static readonly Assembly NnAssembly = typeof(Optimizer).Assembly;
-
-    public static TheoryData<string> OptimizerKernelNames
-    {
-        get
-        {
-            var data = new TheoryData<string>();
-            foreach (var name in KernelCompilation.Find(NnAssembly).Keys)
-                if (name.StartsWith(typeof(OptimizerKernels).FullName + ".", StringComparison.Ordinal)) data.Add(name);
-            return data;
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(OptimizerKernelNames))]
-    public void OptimizerKernelsLowerToPtxAndOpenClC(string kernel)
-    {
-        var method = KernelCompilation.Get(NnAssembly, kernel);
-        foreach (var arch in new[] { CudaArchitecture.SM_80, CudaArchitecture.SM_90 })
-            Assert.Contains(".entry", KernelCompilation.ToPtx(method, arch));
-        Assert.Contains("kernel", KernelCompilation.ToOpenClC(method));
     }
 }

@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using CrateIL.Compute.Cpu;
@@ -138,11 +139,14 @@ internal static unsafe class EmbeddingCpu
         }
     }
 
-    // ---- bicubic: one unit = one output row of the grid ----
+    // ---- bicubic: one unit = one output row of the grid; whole channel rows at a time (SIMD, contiguous) ----
 
     public static void Bicubic(CpuDevice device, Tensor src, Tensor dst, BicubicArgs a) =>
         CpuParallel.For(device, a.OutRows, GrainUnits((long)a.OutCols * a.Channels * 16),
             new BicubicKernel(src.HostPointer, dst.HostPointer, a));
+
+    /// <summary>Channels above which the per-cell row buffer is not taken from the stack.</summary>
+    private const int StackChannels = 2048;
 
     private readonly struct BicubicKernel(float* src, float* dst, BicubicArgs a) : IRangeKernel
     {
@@ -151,30 +155,36 @@ internal static unsafe class EmbeddingCpu
 
         public void Execute(int start, int count)
         {
-            var a = _a;
-            int c = a.Channels;
+            int c = _a.Channels;
+            Span<float> row = c <= StackChannels ? stackalloc float[c] : new float[c];
             for (int oy = start; oy < start + count; oy++)
             {
-                var ty = CubicTaps.Of(a.ScaleRows, oy, a.InRows);
-                for (int ox = 0; ox < a.OutCols; ox++)
+                var ty = CubicTaps.Of(_a.ScaleRows, oy, _a.InRows);
+                for (int ox = 0; ox < _a.OutCols; ox++)
                 {
-                    var tx = CubicTaps.Of(a.ScaleCols, ox, a.InCols);
-                    float* outCell = _dst + ((long)oy * a.OutCols + ox) * c;
-                    for (int ch = 0; ch < c; ch++)
-                    {
-                        float r0 = Row(ty.I0, tx, ch), r1 = Row(ty.I1, tx, ch), r2 = Row(ty.I2, tx, ch), r3 = Row(ty.I3, tx, ch);
-                        outCell[ch] = r0 * ty.W0 + r1 * ty.W1 + r2 * ty.W2 + r3 * ty.W3;
-                    }
+                    var tx = CubicTaps.Of(_a.ScaleCols, ox, _a.InCols);
+                    var cell = new Span<float>(_dst + ((long)oy * _a.OutCols + ox) * c, c);
+                    // Same association as the kernel and PyTorch: each source row along x first, then the rows along y.
+                    Interpolate(ty.I0, tx, row);
+                    TensorPrimitives.Multiply(row, ty.W0, cell);
+                    Interpolate(ty.I1, tx, row);
+                    TensorPrimitives.MultiplyAdd(row, ty.W1, cell, cell);
+                    Interpolate(ty.I2, tx, row);
+                    TensorPrimitives.MultiplyAdd(row, ty.W2, cell, cell);
+                    Interpolate(ty.I3, tx, row);
+                    TensorPrimitives.MultiplyAdd(row, ty.W3, cell, cell);
                 }
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private float Row(int y, in CubicTaps tx, int ch)
+        private void Interpolate(int y, in CubicTaps tx, Span<float> row)
         {
-            float* row = _src + (long)y * _a.InCols * _a.Channels + ch;
             int c = _a.Channels;
-            return row[tx.I0 * c] * tx.W0 + row[tx.I1 * c] * tx.W1 + row[tx.I2 * c] * tx.W2 + row[tx.I3 * c] * tx.W3;
+            float* line = _src + (long)y * _a.InCols * c;
+            TensorPrimitives.Multiply(new ReadOnlySpan<float>(line + (long)tx.I0 * c, c), tx.W0, row);
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(line + (long)tx.I1 * c, c), tx.W1, row, row);
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(line + (long)tx.I2 * c, c), tx.W2, row, row);
+            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(line + (long)tx.I3 * c, c), tx.W3, row, row);
         }
     }
 }
