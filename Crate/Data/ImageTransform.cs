@@ -149,8 +149,13 @@ public sealed class RandomResizedCrop : ImageTransform
     public override (int Width, int Height) OutputSize(int sourceWidth, int sourceHeight) => (Width, Height);
 
     /// <summary>Draws the crop box (torchvision's get_params).</summary>
-    public (int Left, int Top, int Width, int Height) SampleCrop(int sourceWidth, int sourceHeight, ref SampleRandom random)
+    public (int Left, int Top, int Width, int Height) SampleCrop(int sourceWidth, int sourceHeight, ref SampleRandom random) =>
+        SampleCrop(sourceWidth, sourceHeight, ref random, out _);
+
+    /// <summary>As <see cref="SampleCrop(int, int, ref SampleRandom)"/>, saying whether all 10 attempts failed.</summary>
+    internal (int Left, int Top, int Width, int Height) SampleCrop(int sourceWidth, int sourceHeight, ref SampleRandom random, out bool centralFallback)
     {
+        centralFallback = false;
         double area = (double)sourceWidth * sourceHeight;
         double logLo = Math.Log(MinRatio), logHi = Math.Log(MaxRatio);
         for (int attempt = 0; attempt < 10; attempt++)
@@ -166,6 +171,7 @@ public sealed class RandomResizedCrop : ImageTransform
                 return (left, top, w, h);
             }
         }
+        centralFallback = true;
         double inRatio = (double)sourceWidth / sourceHeight;
         int cw, ch;
         if (inRatio < MinRatio)
