@@ -92,20 +92,31 @@ public static class IdxFile
         _ => "unknown",
     };
 
+    /// <summary>
+    /// Decompresses a single-member gzip file. GZipStream returns what it has from a cut-off stream without an error, so
+    /// the trailer's length (ISIZE, the uncompressed size mod 2^32) is checked against what came out.
+    /// </summary>
     private static byte[] Gunzip(byte[] bytes, string source)
     {
+        const int MinimumGzip = 18; // 10-byte header + 8-byte trailer
+        if (bytes.Length < MinimumGzip) throw new DatasetException(source, $"truncated gzip data: {bytes.Length} bytes");
+        byte[] output;
         try
         {
             using var input = new MemoryStream(bytes, writable: false);
             using var gz = new GZipStream(input, CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            gz.CopyTo(output);
-            return output.ToArray();
+            using var buffer = new MemoryStream();
+            gz.CopyTo(buffer);
+            output = buffer.ToArray();
         }
         catch (InvalidDataException ex)
         {
             throw new DatasetException(source, $"corrupt gzip data: {ex.Message}", ex);
         }
+        uint recorded = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4));
+        if (recorded != (uint)output.Length)
+            throw new DatasetException(source, $"truncated or corrupt gzip data: the trailer records {recorded} bytes, {output.Length} were decompressed");
+        return output;
     }
 
     /// <summary>Serialises an array as idx bytes, gzip-compressed when asked.</summary>

@@ -1,10 +1,61 @@
+using System.Runtime.CompilerServices;
 using CrateIL.Crate.Data;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace CrateIL.Crate.Tests;
 
-public class AugmentTests
+public class AugmentTests(ITestOutputHelper output)
 {
+    private static string FixtureDirectory([CallerFilePath] string here = "") =>
+        Path.Combine(Path.GetDirectoryName(here)!, "Fixtures", "resize");
+
+    /// <summary>A transform with one fixed plan, to replay a given crop.</summary>
+    private sealed class FixedPlan(ResamplePlan plan, int width, int height) : ImageTransform(0)
+    {
+        public override bool HasFixedSize => true;
+        public override (int Width, int Height) OutputSize(int sourceWidth, int sourceHeight) => (width, height);
+        public override ResamplePlan Plan(int sourceWidth, int sourceHeight, ref SampleRandom random) => plan;
+    }
+
+    public static TheoryData<string> PillowCases => ["down_16x16.png", "up_97x83.png", "crop_5_7_40x30_to_24.png", "eval_36_32.png", "flip_20x30.png"];
+
+    [Theory]
+    [MemberData(nameof(PillowCases))]
+    public void Resampling_matches_pillow(string fixture)
+    {
+        // Fixtures/resize/make_fixtures.py wrote these with Pillow 9.4's BILINEAR resize, which torchvision uses on PIL
+        // images. Pillow rounds to bytes after each pass; we keep floats, so up to one grey level apart.
+        byte[] buffer = [], expectedBuffer = [];
+        var source = ImageCodec.DecodeFile(Path.Combine(FixtureDirectory(), "source.png"), ref buffer);
+        var expected = ImageCodec.DecodeFile(Path.Combine(FixtureDirectory(), fixture), ref expectedBuffer);
+        int w = expected.Width, h = expected.Height;
+        ImageTransform transform = fixture switch
+        {
+            "down_16x16.png" or "up_97x83.png" => new Resize(w, h),
+            "crop_5_7_40x30_to_24.png" => new FixedPlan(new ResamplePlan(5, 7, 40, 30, 24, 24, 0, 0, false), 24, 24),
+            "eval_36_32.png" => new ResizeCenterCrop(32, cropFraction: 32.0 / 36.0),
+            "flip_20x30.png" => new Resize(w, h, flipProbability: 1),
+            _ => throw new ArgumentException(fixture),
+        };
+        var pipeline = new ImagePipeline(transform, Normalization.UnitRange(3));
+        Assert.Equal((w, h), pipeline.OutputSize(source.Width, source.Height));
+        var dst = new float[3 * w * h];
+        var rng = default(SampleRandom);
+        pipeline.Run(source, dst, ref rng);
+        double worst = 0, sum = 0;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                {
+                    double d = Math.Abs(dst[(c * h + y) * w + x] * 255.0 - expected[x, y, c]);
+                    worst = Math.Max(worst, d);
+                    sum += d;
+                }
+        output.WriteLine($"{fixture}: max |ours − Pillow| = {worst:F3} grey levels, mean {sum / (3 * w * h):F3}");
+        Assert.InRange(worst, 0, 1.01);
+    }
+
     private static float[] Run(ImagePipeline p, ImageView v, SampleRandom rng)
     {
         var (w, h) = p.OutputSize(v.Width, v.Height);
