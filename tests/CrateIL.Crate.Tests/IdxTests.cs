@@ -69,6 +69,13 @@ public class IdxTests
         var gz = Gzip(s_handWritten[..^5]);
         var ex = Assert.Throws<DatasetException>(() => IdxFile.Parse(gz, "t.gz"));
         Assert.Contains("truncated", ex.Problem);
+
+        // A gzip file cut short: GZipStream yields a prefix silently; the trailer check catches it.
+        var big = new IdxArray([64, 64], Enumerable.Range(0, 4096).Select(i => (byte)(i * 31 % 253)).ToArray());
+        var whole = IdxFile.ToBytes(big, gzip: true);
+        var cut = Assert.Throws<DatasetException>(() => IdxFile.Parse(whole[..(whole.Length * 2 / 3)], "cut.gz"));
+        Assert.Equal("cut.gz", cut.File);
+        Assert.Contains("gzip", cut.Problem);
     }
 
     private static IdxArray Images(int n, int h, int w) =>
