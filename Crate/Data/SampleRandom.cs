@@ -52,16 +52,6 @@ public struct SampleRandom
     /// <summary>True with probability p.</summary>
     public bool Bernoulli(double p) => NextDouble() < p;
 
-    /// <summary>Two independent standard normal draws (both halves of one Box–Muller transform).</summary>
-    public void NextGaussianPair(out double first, out double second)
-    {
-        double u1 = 1.0 - NextDouble(), u2 = NextDouble();
-        double r = Math.Sqrt(-2.0 * Math.Log(u1));
-        var (sin, cos) = Math.SinCos(2.0 * Math.PI * u2);
-        first = r * cos;
-        second = r * sin;
-    }
-
     /// <summary>A standard normal draw (Box–Muller, one value per call).</summary>
     public double NextGaussian()
     {

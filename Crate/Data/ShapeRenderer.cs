@@ -47,6 +47,17 @@ internal static class ShapeRenderer
 
     private static double Lattice(ulong key, long x, long y) => SampleRandom.For((long)key, x, y).NextDouble();
 
+    /// <summary><see cref="ValueNoise"/> from a precomputed lattice (LatticeSide² values, non-negative coordinates).</summary>
+    private static double GridNoise(ReadOnlySpan<double> lattice, double x, double y)
+    {
+        int ix = (int)x, iy = (int)y;
+        double tx = Smooth(x - ix), ty = Smooth(y - iy);
+        int o = iy * LatticeSide + ix;
+        double a = lattice[o] + (lattice[o + 1] - lattice[o]) * tx;
+        double b = lattice[o + LatticeSide] + (lattice[o + LatticeSide + 1] - lattice[o + LatticeSide]) * tx;
+        return a + (b - a) * ty;
+    }
+
     /// <summary>A colour pattern over image coordinates: solid, stripes, checks, smooth noise or a linear gradient.</summary>
     internal readonly struct Texture
     {
@@ -140,38 +151,91 @@ internal static class ShapeRenderer
             return dx * dx + dy * dy <= r * r;
         }
 
-        public int Classify(double x, double y) => 0;
-    }
+        /// <summary>The radius stays within r0·(1 ± (a2 + a3 + a5)).</summary>
+        public double MaxRadius => r0 * (1 + a2 + a3 + a5);
 
-    /// <summary>A thick quadratic Bézier stroke, tested against a 12-segment polyline of it.</summary>
-    private readonly struct StrokeRegion(double x0, double y0, double x1, double y1, double x2, double y2, double halfWidth) : IRegion
-    {
-        public bool Contains(double x, double y) => SquaredDistance(x, y) <= halfWidth * halfWidth;
-
-        // Every point of the pixel lies within half a diagonal of its centre, so the centre's distance settles most pixels.
         public int Classify(double x, double y)
         {
-            double d = Math.Sqrt(SquaredDistance(x, y));
-            return d > halfWidth + HalfDiagonal ? -1 : d < halfWidth - HalfDiagonal ? 1 : 0;
+            double d = Math.Sqrt((x - cx) * (x - cx) + (y - cy) * (y - cy)), spread = r0 * (a2 + a3 + a5);
+            return d > r0 + spread + HalfDiagonal ? -1 : d < r0 - spread - HalfDiagonal ? 1 : 0;
         }
+    }
 
-        private double SquaredDistance(double x, double y)
+    private const int StrokeSegments = 12;
+
+    private static double SegmentDistance2(double x, double y, double px, double py, double qx, double qy)
+    {
+        double ex = qx - px, ey = qy - py, len2 = ex * ex + ey * ey;
+        double t = len2 > 0 ? Math.Clamp(((x - px) * ex + (y - py) * ey) / len2, 0, 1) : 0;
+        double dx = x - (px + t * ex), dy = y - (py + t * ey);
+        return dx * dx + dy * dy;
+    }
+
+    private static double PolylineDistance2(ReadOnlySpan<double> pts, double x, double y)
+    {
+        double best = double.MaxValue;
+        for (int i = 0; i < StrokeSegments; i++)
+            best = Math.Min(best, SegmentDistance2(x, y, pts[2 * i], pts[2 * i + 1], pts[2 * i + 2], pts[2 * i + 3]));
+        return best;
+    }
+
+    /// <summary>
+    /// A thick quadratic Bézier stroke of one colour, as a 12-segment polyline. Each segment updates the squared
+    /// centre distances only in its own box (so a long stroke costs its length, not its bounding box); pixels whose
+    /// centre is more than half a diagonal from the edge are settled by it, the rest get 2×2 sub-samples.
+    /// </summary>
+    private static void FillStroke(Span<float> canvas, int side, double x0, double y0, double x1, double y1, double x2, double y2,
+        double halfWidth, Rgb colour, Span<double> distance2)
+    {
+        Span<double> pts = stackalloc double[2 * (StrokeSegments + 1)];
+        for (int i = 0; i <= StrokeSegments; i++)
         {
-            const int Segments = 12;
-            double px = x0, py = y0, best = double.MaxValue;
-            for (int i = 1; i <= Segments; i++)
-            {
-                double t = (double)i / Segments, m = 1 - t;
-                double qx = m * m * x0 + 2 * m * t * x1 + t * t * x2, qy = m * m * y0 + 2 * m * t * y1 + t * t * y2;
-                double ex = qx - px, ey = qy - py, len2 = ex * ex + ey * ey;
-                double s = len2 > 0 ? Math.Clamp(((x - px) * ex + (y - py) * ey) / len2, 0, 1) : 0;
-                double ddx = x - (px + s * ex), ddy = y - (py + s * ey);
-                best = Math.Min(best, ddx * ddx + ddy * ddy);
-                px = qx;
-                py = qy;
-            }
-            return best;
+            double t = (double)i / StrokeSegments, m = 1 - t;
+            pts[2 * i] = m * m * x0 + 2 * m * t * x1 + t * t * x2;
+            pts[2 * i + 1] = m * m * y0 + 2 * m * t * y1 + t * t * y2;
         }
+        double reach = halfWidth + 1;
+        int bx0 = Math.Max(0, (int)Math.Floor(Math.Min(x0, Math.Min(x1, x2)) - reach));
+        int by0 = Math.Max(0, (int)Math.Floor(Math.Min(y0, Math.Min(y1, y2)) - reach));
+        int bx1 = Math.Min(side - 1, (int)Math.Ceiling(Math.Max(x0, Math.Max(x1, x2)) + reach));
+        int by1 = Math.Min(side - 1, (int)Math.Ceiling(Math.Max(y0, Math.Max(y1, y2)) + reach));
+        if (bx0 > bx1 || by0 > by1) return;
+        for (int y = by0; y <= by1; y++) distance2.Slice(y * side + bx0, bx1 - bx0 + 1).Fill(double.MaxValue);
+        for (int i = 0; i < StrokeSegments; i++)
+        {
+            double px = pts[2 * i], py = pts[2 * i + 1], qx = pts[2 * i + 2], qy = pts[2 * i + 3];
+            int sx0 = Math.Max(bx0, (int)Math.Floor(Math.Min(px, qx) - reach)), sx1 = Math.Min(bx1, (int)Math.Ceiling(Math.Max(px, qx) + reach));
+            int sy0 = Math.Max(by0, (int)Math.Floor(Math.Min(py, qy) - reach)), sy1 = Math.Min(by1, (int)Math.Ceiling(Math.Max(py, qy) + reach));
+            for (int y = sy0; y <= sy1; y++)
+                for (int x = sx0; x <= sx1; x++)
+                {
+                    ref double d = ref distance2[y * side + x];
+                    d = Math.Min(d, SegmentDistance2(x + 0.5, y + 0.5, px, py, qx, qy));
+                }
+        }
+        double outer = (halfWidth + HalfDiagonal) * (halfWidth + HalfDiagonal);
+        double inner = halfWidth > HalfDiagonal ? (halfWidth - HalfDiagonal) * (halfWidth - HalfDiagonal) : -1;
+        double hw2 = halfWidth * halfWidth;
+        for (int y = by0; y <= by1; y++)
+            for (int x = bx0; x <= bx1; x++)
+            {
+                double d = distance2[y * side + x];
+                if (d > outer) continue;
+                int inside = 4;
+                if (d >= inner)
+                {
+                    inside = 0;
+                    for (int sy = 0; sy < 2; sy++)
+                        for (int sx = 0; sx < 2; sx++)
+                            if (PolylineDistance2(pts, x + 0.25 + 0.5 * sx, y + 0.25 + 0.5 * sy) <= hw2) inside++;
+                    if (inside == 0) continue;
+                }
+                double coverage = inside / 4.0;
+                int o = (y * side + x) * 3;
+                canvas[o] += (float)((colour.R - canvas[o]) * coverage);
+                canvas[o + 1] += (float)((colour.G - canvas[o + 1]) * coverage);
+                canvas[o + 2] += (float)((colour.B - canvas[o + 2]) * coverage);
+            }
     }
 
     /// <summary>
@@ -224,7 +288,7 @@ internal static class ShapeRenderer
             var region = new BlobRegion(cx, cy, r0, rng.Uniform(0.15, 0.35), rng.Uniform(0, Tau), rng.Uniform(0.1, 0.25), rng.Uniform(0, Tau),
                 rng.Uniform(0, 0.12), rng.Uniform(0, Tau));
             var tex = Texture.Random(ref rng, side, RandomColour(ref rng), RandomColour(ref rng));
-            double reach = r0 * 1.6;
+            double reach = region.MaxRadius + 1;
             Fill(canvas, side, cx - reach, cy - reach, cx + reach, cy + reach, region, tex, 2, default);
         }
 
@@ -235,11 +299,7 @@ internal static class ShapeRenderer
             double x2 = rng.Uniform(-0.1, 1.1) * side, y2 = rng.Uniform(-0.1, 1.1) * side;
             double x1 = rng.Uniform(0, side), y1 = rng.Uniform(0, side);
             double half = rng.Uniform(0.5, Math.Max(1.0, 0.025 * side));
-            var region = new StrokeRegion(x0, y0, x1, y1, x2, y2, half);
-            var colour = RandomColour(ref rng);
-            var tex = Texture.Random(ref rng, side, colour, colour);
-            Fill(canvas, side, Math.Min(x0, Math.Min(x1, x2)) - half, Math.Min(y0, Math.Min(y1, y2)) - half,
-                Math.Max(x0, Math.Max(x1, x2)) + half, Math.Max(y0, Math.Max(y1, y2)) + half, region, tex, 2, default);
+            FillStroke(canvas, side, x0, y0, x1, y1, x2, y2, half, RandomColour(ref rng), scratch.Slice(StrokeScratchOffset(side), side * side));
         }
 
         // The object: bounding circle 25–60 % of the side across, entirely inside the frame.
@@ -259,12 +319,15 @@ internal static class ShapeRenderer
         Fill(canvas, side, ocx - radius, ocy - radius, ocx + radius, ocy + radius,
             new ObjectRegion(kind, ocx, ocy, radius, rotation), objectTexture, 4, mask);
 
-        double noise = rng.Uniform(0.01, 0.04);
-        for (int i = 0; i < side * side * 3; i += 2)
+        // Pixel noise, close to Gaussian and cheap: four 16-bit uniforms from one draw, summed (Irwin–Hall) and scaled
+        // to unit variance.
+        double noise = rng.Uniform(0.01, 0.04), unit = Math.Sqrt(3.0) / 65536.0;
+        for (int i = 0; i < side * side * 3; i++)
         {
-            rng.NextGaussianPair(out double g0, out double g1);
-            rgb[i] = (byte)Math.Clamp((int)Math.Round((canvas[i] + noise * g0) * 255), 0, 255);
-            rgb[i + 1] = (byte)Math.Clamp((int)Math.Round((canvas[i + 1] + noise * g1) * 255), 0, 255);
+            ulong bits = rng.NextUInt64();
+            double sum = (bits & 0xFFFF) + ((bits >> 16) & 0xFFFF) + ((bits >> 32) & 0xFFFF) + (bits >> 48);
+            double g = (sum - 2 * 65535.0) * unit;
+            rgb[i] = (byte)Math.Clamp((int)Math.Round((canvas[i] + noise * g) * 255), 0, 255);
         }
         return new ShapePlacement(kind, ocx, ocy, radius, rotation);
     }
@@ -286,7 +349,13 @@ internal static class ShapeRenderer
     }
 
     /// <summary>Doubles of scratch space <see cref="Render"/> needs for a side.</summary>
-    public static int ScratchLength(int side) => 4 * Waves * side;
+    public static int ScratchLength(int side) => StrokeScratchOffset(side) + side * side;
+
+    private const int LatticeSide = 16;
+
+    private static int LatticeOffset(int side) => 4 * Waves * side;
+
+    private static int StrokeScratchOffset(int side) => LatticeOffset(side) + 2 * LatticeSide * LatticeSide;
 
     private const int Waves = 4;
 
@@ -317,6 +386,18 @@ internal static class ShapeRenderer
         }
         ulong key = rng.NextUInt64();
         double cell = side / rng.Uniform(2.0, 5.0);
+        // Lattice values of both octaves, looked up instead of hashed per pixel (x / cell < 5, 2x / cell < 10).
+        Span<double> coarse = scratch.Slice(LatticeOffset(side), LatticeSide * LatticeSide);
+        Span<double> fine = scratch.Slice(LatticeOffset(side) + LatticeSide * LatticeSide, LatticeSide * LatticeSide);
+        if (!sinusoids)
+        {
+            for (int j = 0; j < LatticeSide; j++)
+                for (int i = 0; i < LatticeSide; i++)
+                {
+                    coarse[j * LatticeSide + i] = Lattice(key, i, j);
+                    fine[j * LatticeSide + i] = Lattice(key ^ 0x9E37, i, j);
+                }
+        }
         for (int y = 0; y < side; y++)
         {
             for (int x = 0; x < side; x++)
@@ -331,7 +412,7 @@ internal static class ShapeRenderer
                 }
                 else
                 {
-                    t = 0.65 * ValueNoise(key, x / cell, y / cell) + 0.35 * ValueNoise(key ^ 0x9E37, 2 * x / cell, 2 * y / cell);
+                    t = 0.65 * GridNoise(coarse, x / cell, y / cell) + 0.35 * GridNoise(fine, 2 * x / cell, 2 * y / cell);
                     t = Math.Clamp((t - 0.5) * 1.6 + 0.5, 0, 1);
                 }
                 var c = t < 0.5 ? Rgb.Lerp(c0, c1, 2 * t) : Rgb.Lerp(c1, c2, 2 * t - 1);
@@ -360,6 +441,18 @@ internal static class Shapes
         [(-0.95, -0.2), (0.2, -0.2), (0.2, -0.62), (0.95, 0), (0.2, 0.62), (0.2, 0.2), (-0.95, 0.2)];
 
     private const double RingInner = 0.55, CrescentCutX = 0.45, CrescentCutY = -0.1, CrescentCutRadius = 0.8;
+
+    // The heart: a square standing on a corner (half-diagonal H, centre (0, C)) with a disk on each upper side; C centres
+    // the outline vertically and every point stays within 0.97 of the origin.
+    private const double HeartH = 0.72, HeartC = 0.0745;
+    private static readonly double s_heartRadius = HeartH / Math.Sqrt(2);
+    private static readonly (double X, double Y)[] s_heartSquare = [(0, HeartC - HeartH), (HeartH, HeartC), (0, HeartC + HeartH), (-HeartH, HeartC)];
+
+    private static double HeartLobeDistance(double u, double v, double side)
+    {
+        double du = u - side * HeartH / 2, dv = v - (HeartC - HeartH / 2);
+        return Math.Sqrt(du * du + dv * dv);
+    }
 
     private static (double, double)[] Regular(int n, double r, double start) =>
         Enumerable.Range(0, n).Select(i => (r * Math.Cos(start + 2 * Math.PI * i / n), r * Math.Sin(start + 2 * Math.PI * i / n))).ToArray();
@@ -422,20 +515,16 @@ internal static class Shapes
                     return du * du + dv * dv > CrescentCutRadius * CrescentCutRadius;
                 }
             case ShapeKind.Heart:
-                {
-                    // (x² + y² − 1)³ − x²y³ ≤ 0 spans x ∈ [−1.14, 1.14], y ∈ [−1, 1.24]: scaled and centred into the circle.
-                    double x = u * 1.12, y = -v * 1.12 + 0.12;
-                    double a = x * x + y * y - 1;
-                    return a * a * a - x * x * y * y * y <= 0;
-                }
+                return Math.Abs(u) + Math.Abs(v - HeartC) <= HeartH
+                    || HeartLobeDistance(u, v, -1) <= s_heartRadius || HeartLobeDistance(u, v, 1) <= s_heartRadius;
             default: throw new ArgumentOutOfRangeException(nameof(kind), $"unknown shape {kind}");
         }
     }
 
     /// <summary>
     /// +1 / −1 when every point within <paramref name="margin"/> of (u, v) is inside / outside, 0 when unsure. Uses a
-    /// lower bound of the distance to the boundary: the polygon edges, the circles the round shapes are cut from, and
-    /// the unit circle that clips every shape; the heart has none and is always sub-sampled.
+    /// lower bound of the distance to the boundary: the polygon edges and the circles the round shapes are made of
+    /// (a union's or difference's boundary lies on its parts' boundaries), and the unit circle that clips every shape.
     /// </summary>
     public static int Classify(ShapeKind kind, double u, double v, double margin)
     {
@@ -445,7 +534,12 @@ internal static class Shapes
         else if (kind == ShapeKind.Ring) d = Math.Min(d, Math.Abs(r - RingInner));
         else if (kind == ShapeKind.Crescent)
             d = Math.Min(d, Math.Abs(Math.Sqrt((u - CrescentCutX) * (u - CrescentCutX) + (v - CrescentCutY) * (v - CrescentCutY)) - CrescentCutRadius));
-        else if (kind == ShapeKind.Heart) d = 0;
+        else if (kind == ShapeKind.Heart)
+        {
+            d = Math.Min(d, DistanceToEdges(s_heartSquare, u, v));
+            d = Math.Min(d, Math.Abs(HeartLobeDistance(u, v, -1) - s_heartRadius));
+            d = Math.Min(d, Math.Abs(HeartLobeDistance(u, v, 1) - s_heartRadius));
+        }
         if (d <= margin) return 0;
         return Inside(kind, u, v) ? 1 : -1;
     }
