@@ -197,7 +197,7 @@ public sealed class DataLoader
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_threads.Length == 0) return MoveNextInline();
-            Batch batch;
+            Exception? error;
             lock (_gate)
             {
                 if (_current is not null)
@@ -209,10 +209,12 @@ public sealed class DataLoader
                 if (_nextDeliver >= _loader.BatchesPerEpoch) return false;
                 int slot = _nextDeliver % _ready.Length;
                 while (_ready[slot] is null) Monitor.Wait(_gate);
-                batch = _ready[slot]!;
+                var batch = _ready[slot]!;
                 _ready[slot] = null;
                 _nextDeliver++;
-                if (batch.Error is not null)
+                // Read the error before the buffer goes back to the pool: a worker refilling it clears the error.
+                error = batch.Error;
+                if (error is not null)
                 {
                     _free.Push(batch);
                     Monitor.PulseAll(_gate);
@@ -222,7 +224,7 @@ public sealed class DataLoader
                     _current = batch;
                 }
             }
-            if (batch.Error is { } error) ExceptionDispatchInfo.Capture(error).Throw();
+            if (error is not null) ExceptionDispatchInfo.Capture(error).Throw();
             return true;
         }
 

@@ -114,7 +114,8 @@ public class DataLoaderTests
     public void Prefetch_is_bounded()
     {
         const int B = 4, Prefetch = 3;
-        int holding = -1;
+        // The batch the consumer holds or is about to take (batch 0 before the first MoveNext).
+        int holding = 0;
         var ds = new ObservedDataset(80, () => Volatile.Read(ref holding), B);
         var loader = new DataLoader(ds, batchSize: B, shuffle: false, workers: 4, prefetch: Prefetch);
         int batches = 0;
@@ -127,9 +128,9 @@ public class DataLoaderTests
             Volatile.Write(ref holding, batch.Number + 1);
         }
         Assert.Equal(20, batches);
-        // While the consumer holds batch n, workers fill at most n + 1 .. n + Prefetch (before it has taken batch n the
-        // ahead count is measured against n − 1, one more).
-        Assert.InRange(ds.MaxAhead, Prefetch - 1, Prefetch + 1);
+        // While the consumer holds (or is about to take) batch n, workers fill at most n + 1 .. n + Prefetch; with a slow
+        // consumer they get there.
+        Assert.InRange(ds.MaxAhead, Prefetch - 1, Prefetch);
     }
 
     private sealed class FailingDataset(int count, int bad) : IDataset
