@@ -135,4 +135,48 @@ public class ImageFolderTests
         }
         ds.Load(1, dst, ref rng);
     }
+
+    private static string LabelmeRoot =>
+        Environment.GetEnvironmentVariable("CRATEIL_LABELME_DIR") is { Length: > 0 } d ? d : "/usr/share/doc/labelme-examples/examples";
+
+    [SkippableFact]
+    public void Real_photos_decode_and_transform()
+    {
+        // Two 640×480 JPEG photos from Debian's labelme-examples (test.sh installs it), arranged as a 2-class folder.
+        string photos = Path.Combine(LabelmeRoot, "classification", "data_annotated");
+        bool present = File.Exists(Path.Combine(photos, "0001.jpg")) && File.Exists(Path.Combine(photos, "0002.jpg"));
+        if (!present && Environment.GetEnvironmentVariable("CI") == "true")
+            throw new InvalidOperationException($"labelme-examples not found under {LabelmeRoot}; test.sh installs it under CI");
+        Skip.IfNot(present, $"labelme-examples not installed ({LabelmeRoot}); run test.sh as root or apt-get install labelme-examples");
+
+        using var tmp = new TempFolder();
+        Directory.CreateDirectory(tmp.Combine("first"));
+        Directory.CreateDirectory(tmp.Combine("second"));
+        File.Copy(Path.Combine(photos, "0001.jpg"), tmp.Combine("first", "0001.jpg"));
+        File.Copy(Path.Combine(photos, "0002.jpg"), tmp.Combine("second", "0002.jpg"));
+        byte[] rgba = [];
+        var decoded = ImageCodec.DecodeFile(tmp.Combine("first", "0001.jpg"), ref rgba);
+        Assert.Equal((640, 480), (decoded.Width, decoded.Height));
+
+        var n = Normalization.ImageNet;
+        foreach (ImageTransform transform in new ImageTransform[] { new RandomResizedCrop(224), new ResizeCenterCrop(224) })
+        {
+            var ds = new ImageFolderDataset(tmp.Path, transform);
+            var dst = new float[3 * 224 * 224];
+            for (int i = 0; i < ds.Count; i++)
+            {
+                Array.Fill(dst, float.NaN);
+                var rng = SampleRandom.For(4, 0, i);
+                Assert.Equal(i, ds.Load(i, dst, ref rng));
+                for (int c = 0; c < 3; c++)
+                {
+                    var plane = dst.AsSpan(c * 224 * 224, 224 * 224);
+                    float lo = (float)((0 - n.Mean[c]) / n.Std[c]) - 1e-4f, hi = (float)((1 - n.Mean[c]) / n.Std[c]) + 1e-4f;
+                    foreach (float v in plane) Assert.InRange(v, lo, hi);
+                    // A photo, not a flat fill: the plane varies.
+                    Assert.True(System.Numerics.Tensors.TensorPrimitives.Max(plane) - System.Numerics.Tensors.TensorPrimitives.Min(plane) > 1f);
+                }
+            }
+        }
+    }
 }
