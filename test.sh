@@ -8,9 +8,10 @@ need=()
 dpkg -s pocl-opencl-icd >/dev/null 2>&1 || need+=(pocl-opencl-icd)
 dpkg -s ocl-icd-opencl-dev >/dev/null 2>&1 || need+=(ocl-icd-opencl-dev)
 dpkg -s labelme-examples >/dev/null 2>&1 || need+=(labelme-examples)
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests; labelme-examples: real VOC/COCO fixtures)"
+    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests; labelme-examples: real VOC/COCO fixtures; dataset-fashion-mnist: idx reader on real data)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/crateil-apt.log 2>&1 \
       || echo "test.sh: apt-get failed (see /tmp/crateil-apt.log); OpenCL and labelme tests will skip or fail"
   else
