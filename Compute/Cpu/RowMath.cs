@@ -89,6 +89,23 @@ internal static class RowMath
         for (; i < n; i++) Unsafe.Add(ref py, i) = scale * Unsafe.Add(ref px, i) - shift;
     }
 
+    /// <summary>dx = scale·(dy − dot)⊙y in one pass (softmax backward). dx may be dy or y.</summary>
+    public static void SoftmaxGrad(ReadOnlySpan<float> dy, ReadOnlySpan<float> y, float dot, float scale, Span<float> dx)
+    {
+        int n = y.Length, i = 0;
+        ref float pdy = ref MemoryMarshal.GetReference(dy);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        ref float pdx = ref MemoryMarshal.GetReference(dx);
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var d = Vector256.Create(dot);
+            var s = Vector256.Create(scale);
+            for (; i <= n - Vector256<float>.Count; i += Vector256<float>.Count)
+                ((Vector256.LoadUnsafe(ref pdy, (nuint)i) - d) * (s * Vector256.LoadUnsafe(ref py, (nuint)i))).StoreUnsafe(ref pdx, (nuint)i);
+        }
+        for (; i < n; i++) Unsafe.Add(ref pdx, i) = (Unsafe.Add(ref pdy, i) - dot) * (scale * Unsafe.Add(ref py, i));
+    }
+
     /// <summary>Σ_j (x_j − shift), summed after the shift so a large common offset does not cancel digits away.</summary>
     public static float SumShifted(ReadOnlySpan<float> x, float shift)
     {

@@ -35,9 +35,8 @@ internal static unsafe class SoftmaxCpu
                 var yr = new ReadOnlySpan<float>(py + o, cols);
                 var dyr = new ReadOnlySpan<float>(pdy + o, cols);
                 var dxr = new Span<float>(pdx + o, cols);
-                float dot = TensorPrimitives.Dot(dyr, yr);
-                TensorPrimitives.AddMultiply(dyr, -dot, yr, dxr);   // (dy − dot) ⊙ y; dy is read before dx is written
-                if (scale != 1f) TensorPrimitives.Multiply(dxr, scale, dxr);
+                // Each element of dy is read before the same element of dx is written, so dx may be dy.
+                RowMath.SoftmaxGrad(dyr, yr, TensorPrimitives.Dot(dyr, yr), scale, dxr);
             }
         });
 }
