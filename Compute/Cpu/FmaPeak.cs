@@ -45,6 +45,46 @@ public static class FmaPeak
         return best;
     }
 
+    /// <summary>
+    /// Short peak samples of a fixed length, to interleave one-for-one with the calls of another benchmark: on a
+    /// shared machine both then see the same load, and best-of over the same number of equally long samples
+    /// gives a fair ratio.
+    /// </summary>
+    public sealed class Sampler
+    {
+        private readonly Job _job;
+        private readonly CpuThreadTeam _team;
+        private readonly int _threads;
+
+        /// <summary>Calibrates a sample to take about <paramref name="seconds"/> on <paramref name="threads"/> threads.</summary>
+        public Sampler(int threads, double seconds, int vectorBits = 0)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+            _threads = threads;
+            _job = new Job(vectorBits == 0 ? GemmVectorBits : vectorBits);
+            _team = CpuThreadTeam.Get(threads);
+            long iterations = 1024;
+            double best = double.MaxValue;
+            for (int i = 0; i < 40; i++)
+            {
+                best = Math.Min(best, Time(_team, _job, iterations));
+                if (i >= 3 && best >= seconds / 2) break;
+                if (best < seconds / 2) { iterations *= 2; best = double.MaxValue; }
+            }
+            _job.Iterations = Math.Max(1, (long)(iterations * seconds / best));
+        }
+
+        /// <summary>Wall-clock seconds of the last sample.</summary>
+        public double LastSeconds { get; private set; }
+
+        /// <summary>Runs one sample; returns its GFLOP/s.</summary>
+        public double Sample()
+        {
+            LastSeconds = Time(_team, _job, _job.Iterations);
+            return _threads * _job.FlopsPerIteration * _job.Iterations / LastSeconds / 1e9;
+        }
+    }
+
     /// <summary>Runs <paramref name="iterations"/> of the FMA chains on each of <paramref name="threads"/> threads; returns the flops done.</summary>
     internal static double Run(int threads, long iterations, int vectorBits = 0)
     {

@@ -73,6 +73,7 @@ internal static unsafe class SgemmPack
     /// Packs op(A)[i0..i0+mc, p0..p0+kc] (op(A)(i, p) = trans ? a[p·lda + i] : a[i·lda + p]) into
     /// ceil(mc/mr) panels of kc×mr floats at <paramref name="dst"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void A(float* a, long lda, bool trans, int i0, int mc, int p0, int kc, int mr, float* dst)
     {
         for (int ir = 0; ir < mc; ir += mr, dst += (long)mr * kc)
@@ -87,6 +88,7 @@ internal static unsafe class SgemmPack
     /// Packs panels [panel0, panel1) of op(B)[p0..p0+kc, j0..j0+nc] (op(B)(p, j) = trans ? b[j·ldb + p] : b[p·ldb + j])
     /// into kc×nr panels at dst + panel·kc·nr.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void B(float* b, long ldb, bool trans, int p0, int kc, int j0, int nc, int nr, int panel0, int panel1, float* dst)
     {
         for (int jp = panel0; jp < panel1; jp++)
@@ -99,6 +101,7 @@ internal static unsafe class SgemmPack
     }
 
     /// <summary>dst[p·width + r] = src[p·ld + r] for r &lt; count, zero for count ≤ r &lt; width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Contiguous(float* src, long ld, int kc, int count, int width, float* dst)
     {
         for (int p = 0; p < kc; p++, src += ld, dst += width)
@@ -115,6 +118,7 @@ internal static unsafe class SgemmPack
     /// dst[p·width + r] = src[r·ld + p] for r &lt; count, zero for count ≤ r &lt; width: a transpose, done in 8×8
     /// blocks in registers (8 row loads, 24 shuffles, 8 stores) where AVX is available.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Strided(float* src, long ld, int kc, int count, int width, float* dst)
     {
         for (int r0 = 0; r0 < width; r0 += 8)

@@ -36,7 +36,7 @@ def openblas_info():
     return None
 
 
-def bench(m, n, k, trans_a, trans_b, seconds):
+def bench(m, n, k, trans_a, trans_b, seconds, threads):
     rng = np.random.default_rng(1)
     a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
@@ -46,17 +46,23 @@ def bench(m, n, k, trans_a, trans_b, seconds):
     warm = time.perf_counter()
     while time.perf_counter() - warm < 0.5:
         np.matmul(opa, opb, out=c)
-    times = []
+    times, cpu_times = [], []
     start = time.perf_counter()
     while len(times) < 3 or time.perf_counter() - start < seconds:
+        c0 = time.process_time()
         t0 = time.perf_counter()
         np.matmul(opa, opb, out=c)
         times.append(time.perf_counter() - t0)
+        cpu_times.append((time.process_time() - c0) / threads)
     times.sort()
     flops = 2.0 * m * n * k
+    best_cpu = min(t for t in cpu_times if t > 0) if any(t > 0 for t in cpu_times) else None
+    # cpu_time_gflops: flops over the process CPU time per thread, i.e. the rate had the threads run undisturbed
+    # (comparable with `crate bench gemm`'s cpu_time_gflops on a shared machine).
     return {"m": m, "n": n, "k": k, "transa": trans_a, "transb": trans_b, "iters": len(times),
             "ms": times[0] * 1e3, "ms_median": times[len(times) // 2] * 1e3,
-            "gflops": flops / times[0] / 1e9, "gflops_median": flops / times[len(times) // 2] / 1e9}
+            "gflops": flops / times[0] / 1e9, "gflops_median": flops / times[len(times) // 2] / 1e9,
+            "cpu_time_gflops": flops / best_cpu / 1e9 if best_cpu else None}
 
 
 def main():
@@ -67,7 +73,8 @@ def main():
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     info = openblas_info()
-    results = [bench(s, s, s, op[0] == "T", op[1] == "T", args.seconds) for s in args.sizes for op in args.ops]
+    threads = int(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count())
+    results = [bench(s, s, s, op[0] == "T", op[1] == "T", args.seconds, threads) for s in args.sizes for op in args.ops]
     if args.json:
         print(json.dumps({"numpy": np.__version__, "openblas": info,
                           "env": {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")},
@@ -77,7 +84,7 @@ def main():
     for r in results:
         op = ("T" if r["transa"] else "N") + ("T" if r["transb"] else "N")
         print(f"sgemm {r['m']}x{r['n']}x{r['k']} {op}: {r['ms']:.3f} ms best, {r['ms_median']:.3f} ms median of {r['iters']} "
-              f"= {r['gflops']:.1f} GFLOP/s best, {r['gflops_median']:.1f} median")
+              f"= {r['gflops']:.1f} GFLOP/s best, {r['gflops_median']:.1f} median; by CPU time {r['cpu_time_gflops'] or 0:.1f}")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,17 @@ internal static class BenchGemm
             { m, n, k, batch, threads, device, transA, transB, iters, json };
         cmd.SetAction(parse =>
         {
-            var r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
+            Result r;
+            try
+            {
+                r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
                 parse.GetValue(device)!, parse.GetValue(transA), parse.GetValue(transB), parse.GetValue(iters));
+            }
+            catch (Exception e) when (e is NotSupportedException or DeviceNotFoundException or ArgumentException)
+            {
+                Console.Error.WriteLine($"bench gemm: {e.Message}");
+                return 2;
+            }
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
@@ -38,8 +47,11 @@ internal static class BenchGemm
                 string peak = r.PeakGflops is double pk
                     ? FormattableString.Invariant($"; FMA peak {pk:F1} GFLOP/s, {r.Gflops / pk * 100:F1} % of peak")
                     : "";
+                string cpuTime = r.CpuTimeGflops is double cg && r.CpuTimePeakGflops is double cp
+                    ? FormattableString.Invariant($"; by CPU time {cg:F1} of {cp:F1} GFLOP/s ({cg / cp * 100:F1} %)")
+                    : "";
                 Console.WriteLine(FormattableString.Invariant(
-                    $"sgemm {r.Batch}x{r.M}x{r.N}x{r.K} {(r.TransA ? 'T' : 'N')}{(r.TransB ? 'T' : 'N')} on {r.Device} ({r.Threads} threads, kernel {r.Kernel}): {r.Ms:F3} ms best, {r.MsMedian:F3} ms median of {r.Iters} = {r.Gflops:F1} GFLOP/s best, {r.GflopsMedian:F1} median{peak}"));
+                    $"sgemm {r.Batch}x{r.M}x{r.N}x{r.K} {(r.TransA ? 'T' : 'N')}{(r.TransB ? 'T' : 'N')} on {r.Device} ({r.Threads} threads, kernel {r.Kernel}): {r.Ms:F3} ms best, {r.MsMedian:F3} ms median of {r.Iters} = {r.Gflops:F1} GFLOP/s best, {r.GflopsMedian:F1} median{peak}{cpuTime}"));
             }
             return 0;
         });
@@ -47,7 +59,8 @@ internal static class BenchGemm
     }
 
     internal sealed record Result(int M, int N, int K, int Batch, bool TransA, bool TransB, int Threads, string Device, string Kernel,
-        int Iters, double Ms, double MsMedian, double Gflops, double GflopsMedian, double? PeakGflops, double? FractionOfPeak);
+        int Iters, double Ms, double MsMedian, double Gflops, double GflopsMedian, double? PeakGflops, double? FractionOfPeak,
+        double? CpuTimeGflops, double? CpuTimePeakGflops, double? CpuTimeFractionOfPeak);
 
     internal static Result Run(int m, int n, int k, int batch, int threads, string spec, bool transA, bool transB, int iters)
     {
@@ -59,31 +72,50 @@ internal static class BenchGemm
         using var c = dev.Zeros(batch, m, n);
         void Call() { Gemm.MatMul(a, b, c, transA, transB); dev.Synchronize(); }
 
-        // Warm up (JIT tiers, packing buffers, worker threads) for at least 0.5 s.
+        // Warm up (JIT, packing buffers, worker threads) for at least 0.5 s.
+        var warmTimes = new List<double>();
         var warm = Stopwatch.StartNew();
-        do Call(); while (warm.Elapsed.TotalSeconds < 0.5);
-        // Interleave short FMA-peak samples with the GEMM calls, so both see the same machine load (it may be shared).
+        do
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Call();
+            warmTimes.Add(Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        while (warm.Elapsed.TotalSeconds < 0.5 || warmTimes.Count < 2);
+        warmTimes.Sort();
+        // Each GEMM call is followed by an FMA-peak sample of about the same length on the same threads, so both
+        // see the same load (the machine may be shared) and best-of compares like with like.
+        var sampler = cpu ? new FmaPeak.Sampler(threads, Math.Max(2e-4, warmTimes[warmTimes.Count / 2])) : null;
         var times = new List<double>();
         double peak = 0;
         var total = Stopwatch.StartNew();
-        while (iters > 0 ? times.Count < iters : (times.Count < 3 || total.Elapsed.TotalSeconds < 3))
+        // CPU-time figures: flops over the process CPU time of a call divided by the threads, i.e. the rate had the
+        // threads run undisturbed; robust when other processes take turns on the cores (spinning counts as work).
+        double bestCpu = double.MaxValue, bestPeakCpu = 0;
+        while (iters > 0 ? times.Count < iters : (times.Count < 5 || total.Elapsed.TotalSeconds < 3))
         {
-            if (cpu) peak = Math.Max(peak, FmaPeak.MeasureGflops(threads, repeats: 2, millisecondsPerRepeat: 25));
-            var round = Stopwatch.StartNew();
-            do
+            var cpu0 = Environment.CpuUsage.TotalTime;
+            long t0 = Stopwatch.GetTimestamp();
+            Call();
+            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            var cpu1 = Environment.CpuUsage.TotalTime;
+            bestCpu = Math.Min(bestCpu, (cpu1 - cpu0).TotalSeconds / threads);
+            if (sampler is not null)
             {
-                long t0 = Stopwatch.GetTimestamp();
-                Call();
-                times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                double g = sampler.Sample();
+                double s = (Environment.CpuUsage.TotalTime - cpu1).TotalSeconds / threads;
+                peak = Math.Max(peak, g);
+                if (s > 0) bestPeakCpu = Math.Max(bestPeakCpu, g * sampler.LastSeconds / s);
             }
-            while (round.Elapsed.TotalSeconds < 0.2 && (iters <= 0 || times.Count < iters));
         }
         times.Sort();
         double best = times[0], median = times[times.Count / 2];
         double flops = 2.0 * batch * m * n * k;
         double gflops = flops / best / 1e6;
         return new Result(m, n, k, batch, transA, transB, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
-            times.Count, best, median, gflops, flops / median / 1e6, cpu ? peak : null, cpu ? gflops / peak : null);
+            times.Count, best, median, gflops, flops / median / 1e6, cpu ? peak : null, cpu ? gflops / peak : null,
+            cpu && bestCpu > 0 ? flops / bestCpu / 1e9 : null, cpu ? bestPeakCpu : null,
+            cpu && bestCpu > 0 && bestPeakCpu > 0 ? flops / bestCpu / 1e9 / bestPeakCpu : null);
     }
 
     private static float[] Data(int seed, long n)

@@ -235,6 +235,25 @@ public class GemmTests
             i => RunAndCheck(dev, new Case(1, 160 + i, 150, 140, i % 2 == 0, i >= 2, Beta: 0.5f)));
     }
 
+    /// <summary>After the first call has sized the per-thread packing buffers, calls allocate nothing on the caller.</summary>
+    [Fact]
+    public void SteadyStateCallsDoNotAllocate()
+    {
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var dev = CpuDevice.Create(threads);
+            using var a = dev.FromHost(TestData.Uniform(1, 200 * 150), 200, 150);
+            using var b = dev.FromHost(TestData.Uniform(2, 150 * 130), 150, 130);
+            using var c = dev.Zeros(200, 130);
+            using var small = dev.Zeros(7, 130);
+            using var aSmall = dev.FromHost(TestData.Uniform(3, 7 * 150), 7, 150);
+            for (int i = 0; i < 3; i++) { Gemm.MatMul(a, b, c); Gemm.MatMul(aSmall, b, small, beta: 1f); }
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 10; i++) { Gemm.MatMul(a, b, c); Gemm.MatMul(aSmall, b, small, beta: 1f); }
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+    }
+
     [Fact]
     public void BadArgumentsAreClearErrors()
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
@@ -93,6 +94,7 @@ internal static unsafe class GemmCpu
     /// (phases numbered from <paramref name="phase0"/>), so a member slowed down by other load on the machine
     /// does less; without, each member owns a fixed rectangle of the <paramref name="part"/> grid.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Compute(in Problem p, int bt, Partition part, int member, CpuThreadTeam? team,
         float* sharedB0, float* sharedB1, Workspace ws, int[]? claims = null, int phase0 = 0)
     {
