@@ -189,7 +189,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
     private static string? EmbedRange(float[] features, int d, double[] scale, int start, int end, float[] weights, int[] offsets, out VertexTable table)
     {
         int d1 = d + 1;
-        table = new VertexTable(Math.Max(16, (end - start) / 4));
+        table = new VertexTable(Math.Max(16, (end - start) / 16), wideKeys: d > 6);
         Span<double> elevated = stackalloc double[d1];
         Span<int> rem0 = stackalloc int[d1];
         Span<int> rank = stackalloc int[d1];
@@ -420,17 +420,21 @@ public sealed class PermutohedralLattice : IFeatureFilter
     /// </summary>
     private sealed class VertexTable
     {
+        // 16 bytes per slot (four per cache line): the low 64 key bits, the next 32, and the id. Keys of d ≤ 6
+        // coordinates fit in 96 bits; for d = 7, 8 a slot match is confirmed against the full key kept by id.
         private struct Slot
         {
-            public ulong Lo, Hi;
+            public ulong Lo;
+            public uint Hi;
             public int Id;   // −1 = empty
         }
 
         private Slot[] _slots;
         private ulong[] _lo, _hi;
         private int _mask;
+        private readonly bool _wide;
 
-        public VertexTable(int expected)
+        public VertexTable(int expected, bool wideKeys)
         {
             int cap = 1024;
             while (cap < expected * 2) cap <<= 1;
@@ -438,6 +442,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             _mask = cap - 1;
             _lo = new ulong[Math.Max(16, expected)];
             _hi = new ulong[Math.Max(16, expected)];
+            _wide = wideKeys;
         }
 
         private static Slot[] NewSlots(int cap)
@@ -458,6 +463,9 @@ public sealed class PermutohedralLattice : IFeatureFilter
             return (int)(h >> 32 ^ h);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        private bool Matches(in Slot s, ulong lo, ulong hi) => s.Lo == lo && s.Hi == (uint)hi && (!_wide || _hi[s.Id] == hi);
+
         public int Find(ulong lo, ulong hi)
         {
             int i = Hash(lo, hi) & _mask;
@@ -465,7 +473,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 ref Slot s = ref _slots[i];
                 if (s.Id < 0) return -1;
-                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                if (Matches(s, lo, hi)) return s.Id;
                 i = (i + 1) & _mask;
             }
         }
@@ -477,7 +485,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 ref Slot s = ref _slots[i];
                 if (s.Id < 0) break;
-                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                if (Matches(s, lo, hi)) return s.Id;
                 i = (i + 1) & _mask;
             }
             if (Count == _lo.Length)
@@ -487,7 +495,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
             int id = Count++;
             _lo[id] = lo; _hi[id] = hi;
-            _slots[i] = new Slot { Lo = lo, Hi = hi, Id = id };
+            _slots[i] = new Slot { Lo = lo, Hi = (uint)hi, Id = id };
             if (Count * 2 > _slots.Length) Grow();
             return id;
         }
@@ -500,7 +508,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 int i = Hash(_lo[v], _hi[v]) & _mask;
                 while (_slots[i].Id >= 0) i = (i + 1) & _mask;
-                _slots[i] = new Slot { Lo = _lo[v], Hi = _hi[v], Id = v };
+                _slots[i] = new Slot { Lo = _lo[v], Hi = (uint)_hi[v], Id = v };
             }
         }
     }
