@@ -9,12 +9,9 @@ namespace CrateIL.Compute.Devices;
 /// </summary>
 public sealed class CpuDevice : Device
 {
-    private readonly ParallelOptions _parallel;
-
     private CpuDevice(int threads) : base(Describe(threads))
     {
         Threads = threads;
-        _parallel = new ParallelOptions { MaxDegreeOfParallelism = threads };
     }
 
     /// <summary>Creates a CPU device that uses up to <paramref name="threads"/> threads (default: all cores).</summary>
@@ -32,9 +29,11 @@ public sealed class CpuDevice : Device
     public static bool HasFma => Fma.IsSupported;
     public static bool HasAvx512 => Avx512F.IsSupported;
 
-    internal ParallelOptions ParallelOptions => _parallel;
-
-    /// <summary>Runs <paramref name="body"/> for [0, count), on up to <see cref="Threads"/> threads.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> for [0, count) on this device's thread team (the same threads the GEMM uses, so
+    /// the two never oversubscribe the cores). A call made while the team is busy (nested inside another parallel
+    /// region) runs on the calling thread.
+    /// </summary>
     public void ParallelFor(int count, Action<int> body)
     {
         if (count <= 0) return;
@@ -43,7 +42,44 @@ public sealed class CpuDevice : Device
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, _parallel, body);
+        var job = IndexJob.Rent(body, count);
+        try
+        {
+            if (!Cpu.CpuThreadTeam.Get(Threads).TryRun(job))
+                for (int i = 0; i < count; i++) body(i);
+        }
+        finally
+        {
+            job.Return();
+        }
+    }
+
+    /// <summary>Hands an index loop to the team; one reusable instance per calling thread.</summary>
+    private sealed class IndexJob : Cpu.ITeamJob
+    {
+        [ThreadStatic] private static IndexJob? _free;
+        private Action<int>? _body;
+        private int _count;
+
+        public static IndexJob Rent(Action<int> body, int count)
+        {
+            var job = _free ?? new IndexJob();
+            _free = null;
+            job._body = body;
+            job._count = count;
+            return job;
+        }
+
+        public void Return()
+        {
+            _body = null;
+            _free = this;
+        }
+
+        public void Execute(int thread, Cpu.CpuThreadTeam team)
+        {
+            for (int i = thread; i < _count; i += team.Size) _body!(i);
+        }
     }
 
     internal override Storage AllocateStorage(long length) => new HostStorage(length);
