@@ -46,7 +46,7 @@ internal static class BenchModel
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
                 Console.WriteLine(FormattableString.Invariant(
-                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms)"));
+                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step)"));
             return 0;
         });
         return cmd;
@@ -77,7 +77,7 @@ internal static class BenchModel
 
     internal sealed record Result(string Model, int Dim, int Depth, int Heads, int Patch, int ImageSize, int Classes, string Mode,
         int Batch, int Threads, string Device, string GemmKernel, long Parameters, int Iters, double MsPerStep, double ImagesPerS,
-        double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs);
+        double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long AllocatedBytesPerStep);
 
     internal static Result Run(CrateConfig config, string name, int batch, bool train, int threads, string spec, int warmup, int iters)
     {
@@ -122,17 +122,19 @@ internal static class BenchModel
         }
 
         for (int i = 0; i < warmup; i++) Step();
-        var steps = new List<(double Total, double Fwd, double Bwd, double Opt)>();
+        var steps = new List<(double Total, double Fwd, double Bwd, double Opt)>(iters);
+        long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < iters; i++)
         {
             double total = Step();
             steps.Add((total, train ? fwdMs : total, bwdMs, optMs));
         }
+        long allocated = (GC.GetTotalAllocatedBytes(precise: true) - allocated0) / iters;
         var sorted = steps.OrderBy(s => s.Total).ToList();
         var median = sorted[sorted.Count / 2];
         return new Result(name, config.Dim, config.Depth, config.Heads, config.PatchSize, config.ImageHeight, config.Classes,
             train ? "train" : "infer", batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
             model.Parameters.Values.Length, iters, median.Total, batch * 1000.0 / median.Total, sorted[0].Total,
-            median.Fwd, median.Bwd, median.Opt);
+            median.Fwd, median.Bwd, median.Opt, allocated);
     }
 }
