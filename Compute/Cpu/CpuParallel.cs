@@ -11,8 +11,9 @@ internal interface IRangeKernel
 /// <summary>
 /// Splits [0, units) into one contiguous chunk per thread of a <see cref="CpuDevice"/> when there is enough work,
 /// and runs everything on the calling thread otherwise. The kernel is a struct, so the single-threaded path is
-/// a direct, inlinable call that allocates nothing; the multi-threaded path reuses a per-thread job object
-/// (only <see cref="Parallel.For(int,int,ParallelOptions,Action{int})"/>'s own bookkeeping allocates).
+/// a direct, inlinable call; the multi-threaded path runs on the device's <see cref="CpuThreadTeam"/> with a
+/// per-thread reusable job object, so neither path allocates. When the team is already busy (a nested call from
+/// inside another parallel region) the work runs on the calling thread instead of oversubscribing the cores.
 /// </summary>
 internal static class CpuParallel
 {
@@ -36,10 +37,10 @@ internal static class CpuParallel
         int chunk = (units + threads - 1) / threads;
         chunk = (chunk + align - 1) / align * align;
         int chunks = (units + chunk - 1) / chunk;
-        var job = RangeJob<TKernel>.Rent(kernel, units, chunk);
+        var job = RangeJob<TKernel>.Rent(kernel, units, chunk, chunks);
         try
         {
-            Parallel.For(0, chunks, device.ParallelOptions, job.Body);
+            if (!CpuThreadTeam.Get(device.Threads).TryRun(job)) kernel.Execute(0, units);
         }
         finally
         {
@@ -47,19 +48,20 @@ internal static class CpuParallel
         }
     }
 
-    /// <summary>Carries a struct kernel into Parallel.For without a closure per call.</summary>
-    private sealed class RangeJob<TKernel> where TKernel : struct, IRangeKernel
+    /// <summary>Carries a struct kernel to the thread team without a closure per call.</summary>
+    private sealed class RangeJob<TKernel> : ITeamJob where TKernel : struct, IRangeKernel
     {
         [ThreadStatic] private static RangeJob<TKernel>? _free;
 
         private TKernel _kernel;
-        private int _units, _chunk;
+        private int _units, _chunk, _chunks;
 
-        private RangeJob() => Body = Run;
+        public void Execute(int thread, CpuThreadTeam team)
+        {
+            for (int c = thread; c < _chunks; c += team.Size) Run(c);
+        }
 
-        public Action<int> Body { get; }
-
-        public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk)
+        public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk, int chunks)
         {
             // Nested use on the same thread finds the slot empty and makes a fresh job.
             var job = _free ?? new RangeJob<TKernel>();
@@ -67,6 +69,7 @@ internal static class CpuParallel
             job._kernel = kernel;
             job._units = units;
             job._chunk = chunk;
+            job._chunks = chunks;
             return job;
         }
 

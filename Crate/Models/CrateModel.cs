@@ -104,6 +104,16 @@ public sealed partial class CrateModel : IDisposable
         set => _embDropout.Training = value;
     }
 
+    /// <summary>
+    /// The counter the next training forward pass keys its embedding-dropout mask with (it advances by one per
+    /// forward pass). A trainer sets it from its own step counter so a resumed run draws the same masks.
+    /// </summary>
+    public long DropoutStep
+    {
+        get => _step;
+        set => _step = value;
+    }
+
     /// <summary>The expected (name, shape) of every parameter, in registration order (for checkpoint import).</summary>
     public IReadOnlyList<TensorKey> ExpectedKeys =>
         Parameters.Parameters.Select(p => new TensorKey(p.Name, p.Shape.Dims.ToArray())).ToArray();

@@ -31,6 +31,8 @@ public sealed class DenseCrf2D
         _threads = Math.Max(1, threads);
         _exact = exact;
         _negUnary = new float[(long)_n * labels];
+        _prepareBody = PrepareChunk;
+        _accumulateBody = AccumulateChunk;
     }
 
     public int Width { get; }
@@ -136,43 +138,90 @@ public sealed class DenseCrf2D
         var current = new float[(long)_n * L];  // point-major Q
         var energy = new float[(long)_n * L];
         if (_in.Length < _n * V) { _in = new float[_n * V]; _out = new float[_n * V]; }
-        Array.Copy(_negUnary, energy, energy.Length);
-        SoftmaxRows(energy, current, L);
+        _current = current;
+        _energy = energy;
+        _chunks = _threads == 1 ? 1 : _threads * 4;
+        _stageTerm = -1;
+        RunChunks(_accumulateBody);   // Q = softmax(−U)
         for (int it = 0; it < iterations; it++)
         {
-            Array.Copy(_negUnary, energy, energy.Length);
-            foreach (var t in _terms)
+            for (int t = 0; t < _terms.Count; t++)
             {
-                var norm = t.Norm;
-                var inp = _in.AsSpan(0, _n * V);
-                var outp = _out.AsSpan(0, _n * V);
-                for (int p = 0; p < _n; p++)
-                    for (int l = 0; l < V; l++) inp[p * V + l] = current[p * L + l] * norm[p];
-                t.Filter.Filter(inp, outp, V);
-                float w = t.Weight;
-                var ones = t.FilteredOnes;
-                for (int p = 0; p < _n; p++)
-                {
-                    float np = norm[p], rest = ones[p];
-                    int e = p * L;
-                    for (int l = 0; l < V; l++)
-                    {
-                        float k = outp[p * V + l] * np;
-                        energy[e + l] += w * k;   // Potts: −compat(K̃Q) = +w·K̃Q
-                        rest -= k;
-                    }
-                    energy[e + V] += w * rest;
-                }
+                _stageTerm = t;
+                RunChunks(_prepareBody);
+                _terms[t].Filter.Filter(_in.AsSpan(0, _n * V), _out.AsSpan(0, _n * V), V);
+                RunChunks(_accumulateBody);
             }
-            SoftmaxRows(energy, current, L);
         }
+        _current = _energy = Array.Empty<float>();
         for (int p = 0; p < _n; p++)
             for (int l = 0; l < L; l++) q[l * _n + p] = current[p * L + l];
     }
 
-    private void SoftmaxRows(float[] logits, float[] probs, int labels)
+    // Mean-field state for the parallel per-point passes (delegates made once; no closure per pass).
+    private float[] _current = Array.Empty<float>(), _energy = Array.Empty<float>();
+    private int _chunks, _stageTerm;
+    private readonly Action<int> _prepareBody, _accumulateBody;
+
+    private void RunChunks(Action<int> body)
     {
-        for (int p = 0; p < _n; p++)
+        if (_chunks == 1) body(0);
+        else Parallel.For(0, _chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
+    }
+
+    private (int Start, int End) ChunkRange(int c) => ((int)((long)_n * c / _chunks), (int)((long)_n * (c + 1) / _chunks));
+
+    /// <summary>Filter input of the current term: n ∘ Q for the first L−1 labels.</summary>
+    private void PrepareChunk(int c)
+    {
+        var (p0, p1) = ChunkRange(c);
+        int L = _labels, V = L - 1;
+        var norm = _terms[_stageTerm].Norm;
+        var current = _current;
+        var inp = _in;
+        for (int p = p0; p < p1; p++)
+        {
+            float np = norm[p];
+            for (int l = 0; l < V; l++) inp[p * V + l] = current[p * L + l] * np;
+        }
+    }
+
+    /// <summary>
+    /// Adds the current term's message to the energy (the first term starts from −U; term −1 means "no message");
+    /// after the last term, Q = softmax(energy).
+    /// </summary>
+    private void AccumulateChunk(int c)
+    {
+        var (p0, p1) = ChunkRange(c);
+        int L = _labels, V = L - 1, term = _stageTerm;
+        var energy = _energy;
+        if (term <= 0) Array.Copy(_negUnary, (long)p0 * L, energy, (long)p0 * L, (long)(p1 - p0) * L);
+        if (term >= 0)
+        {
+            var t = _terms[term];
+            var norm = t.Norm;
+            var ones = t.FilteredOnes;
+            var outp = _out;
+            float w = t.Weight;
+            for (int p = p0; p < p1; p++)
+            {
+                float np = norm[p], rest = ones[p];
+                int e = p * L;
+                for (int l = 0; l < V; l++)
+                {
+                    float k = outp[p * V + l] * np;
+                    energy[e + l] += w * k;   // Potts: −compat(K̃Q) = +w·K̃Q
+                    rest -= k;
+                }
+                energy[e + V] += w * rest;
+            }
+        }
+        if (term == _terms.Count - 1 || term < 0) SoftmaxRows(energy, _current, L, p0, p1);
+    }
+
+    private static void SoftmaxRows(float[] logits, float[] probs, int labels, int p0, int p1)
+    {
+        for (int p = p0; p < p1; p++)
         {
             int e = p * labels;
             float mx = float.NegativeInfinity;

@@ -52,21 +52,48 @@ public sealed class PermutohedralLattice : IFeatureFilter
         _n = n; _d = d; _threads = Math.Max(1, threads);
         _offsets = offsets; _weights = weights; Vertices = vertices; _blur = blur;
         _alpha = 1f / (1f + MathF.Pow(2f, -d));
-        // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it.
+        // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it. A counting sort
+        // over one contiguous point range per thread: counts per (range, vertex), offsets in (vertex, range) order,
+        // then each range fills its own positions, so the layout equals a serial pass.
+        int d1 = d + 1;
+        int parts = Math.Max(1, Math.Min(_threads, n / 1024 + 1));
+        var counts = new int[(long)parts * vertices];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = _threads };
+        Parallel.For(0, parts, options, part =>
+        {
+            int e0 = (int)((long)n * part / parts) * d1, e1 = (int)((long)n * (part + 1) / parts) * d1;
+            var own = counts.AsSpan(part * vertices, vertices);
+            for (int e = e0; e < e1; e++) own[offsets[e] - 1]++;
+        });
         _splatStart = new int[vertices + 1];
-        foreach (int o in offsets) _splatStart[o]++;          // o = vertex + 1 ⇒ counts shifted by one
-        for (int v = 0; v < vertices; v++) _splatStart[v + 1] += _splatStart[v];
+        int running = 0;
+        for (int v = 0; v < vertices; v++)
+        {
+            _splatStart[v] = running;
+            for (int part = 0; part < parts; part++)
+            {
+                int c = counts[part * vertices + v];
+                counts[part * vertices + v] = running;
+                running += c;
+            }
+        }
+        _splatStart[vertices] = running;
         _splatPoint = new int[offsets.Length];
         _splatWeight = new float[offsets.Length];
-        var fill = new int[vertices];
-        Array.Copy(_splatStart, fill, vertices);
-        for (int e = 0; e < offsets.Length; e++)
+        var splatPoint = _splatPoint;
+        var splatWeight = _splatWeight;
+        Parallel.For(0, parts, options, part =>
         {
-            int v = offsets[e] - 1;
-            int at = fill[v]++;
-            _splatPoint[at] = e / (d + 1);
-            _splatWeight[at] = weights[e];
-        }
+            int p0 = (int)((long)n * part / parts), p1 = (int)((long)n * (part + 1) / parts);
+            var fill = counts.AsSpan(part * vertices, vertices);
+            for (int p = p0; p < p1; p++)
+                for (int e = p * d1; e < p * d1 + d1; e++)
+                {
+                    int at = fill[offsets[e] - 1]++;
+                    splatPoint[at] = p;
+                    splatWeight[at] = weights[e];
+                }
+        });
         _splatBody = SplatChunk;
         _blurBody = BlurChunk;
         _sliceBody = SliceChunk;
@@ -89,70 +116,44 @@ public sealed class PermutohedralLattice : IFeatureFilter
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "need at least one point");
         if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
         int d1 = d + 1;
-        // Temporaries come from the shared pool: repeated builds (one per image) reuse warm memory.
-        var loKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
-        var hiKeys = System.Buffers.ArrayPool<ulong>.Shared.Rent(n * d1);
         var weights = new float[n * d1];
-        var feat = features;
+        var offsets = new int[n * d1];
         var scale = new double[d + 1];
         for (int j = 1; j <= d; j++) scale[j] = Math.Sqrt(2.0 / 3.0) * d1 / Math.Sqrt((double)j * (j + 1));
-        int chunks = Math.Max(1, threads) * 4;
-        string? error = null;
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
+        // One contiguous point range per thread, each with its own vertex table (no shared writes, no locks);
+        // the tables are merged afterwards. Vertex numbering then depends on the thread count, the filter result
+        // does not (every per-vertex and per-point sum runs in a fixed order independent of vertex ids).
+        int parts = Math.Max(1, Math.Min(threads, n / 1024 + 1));
+        var locals = new VertexTable[parts];
+        var errors = new string?[parts];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
+        Parallel.For(0, parts, options, part =>
         {
-            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
-            Span<double> elevated = stackalloc double[d1];
-            Span<int> rem0 = stackalloc int[d1];
-            Span<int> rank = stackalloc int[d1];
-            Span<double> bary = stackalloc double[d + 2];
-            Span<int> key = stackalloc int[d];
-            for (int p = start; p < end; p++)
-            {
-                if (!Embed(feat.AsSpan(p * d, d), d, scale, elevated, rem0, rank, bary))
-                {
-                    error = $"feature of point {p} is not finite";
-                    return;
-                }
-                for (int r = 0; r <= d; r++)
-                {
-                    for (int i = 0; i < d; i++)
-                    {
-                        int k = rem0[i] + (rank[i] <= d - r ? r : r - d1);
-                        if (k < short.MinValue || k > short.MaxValue)
-                        {
-                            error = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
-                            return;
-                        }
-                        key[i] = k;
-                    }
-                    (loKeys[p * d1 + r], hiKeys[p * d1 + r]) = Pack(key);
-                    weights[p * d1 + r] = (float)bary[r];
-                }
-            }
+            int start = (int)((long)n * part / parts), end = (int)((long)n * (part + 1) / parts);
+            errors[part] = EmbedRange(features, d, scale, start, end, weights, offsets, out locals[part]);
         });
-        if (error is not null) throw new ArgumentException(error, nameof(features));
+        foreach (var error in errors)
+            if (error is not null) throw new ArgumentException(error, nameof(features));
 
-        // Serial hash insertion; consecutive points (neighbouring pixels) usually share vertices, so the previous
-        // point's vertices are checked first.
-        var table = new VertexTable(Math.Max(16, n / 4));
-        var offsets = new int[n * d1];
-        for (int p = 0; p < n; p++)
+        // Merge: part 0's local ids are the global ids; the other parts' vertices are found or added, and their
+        // entries renumbered in parallel.
+        var table = locals[0];
+        var renumber = new int[parts][];
+        for (int part = 1; part < parts; part++)
         {
-            for (int r = 0; r < d1; r++)
-            {
-                int e = p * d1 + r;
-                ulong lo = loKeys[e], hi = hiKeys[e];
-                int id = -1;
-                if (p > 0)
-                    for (int q = (p - 1) * d1; q < p * d1; q++)
-                        if (loKeys[q] == lo && hiKeys[q] == hi) { id = offsets[q] - 1; break; }
-                if (id < 0) id = table.FindOrAdd(lo, hi);
-                offsets[e] = id + 1;
-            }
+            var local = locals[part];
+            var map = renumber[part] = new int[local.Count + 1];
+            for (int v = 0; v < local.Count; v++) map[v + 1] = table.FindOrAdd(local.Lo(v), local.Hi(v)) + 1;
         }
+        if (parts > 1)
+            Parallel.For(1, parts, options, part =>
+            {
+                int start = (int)((long)n * part / parts) * d1, end = (int)((long)n * (part + 1) / parts) * d1;
+                var map = renumber[part];
+                for (int e = start; e < end; e++) offsets[e] = map[offsets[e]];
+            });
         int m = table.Count;
-        System.Buffers.ArrayPool<ulong>.Shared.Return(loKeys);
-        System.Buffers.ArrayPool<ulong>.Shared.Return(hiKeys);
+        int chunks = Math.Max(1, threads) * 4;
 
         // Blur neighbours along each lattice axis j: n1 = key − 1 (coordinate j: + d), n2 = key + 1 (coordinate j: − d);
         // for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only n1 is
@@ -178,6 +179,52 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
         });
         return new PermutohedralLattice(n, d, threads, offsets, weights, m, blur);
+    }
+
+    /// <summary>
+    /// Embeds points [start, end), computes their simplex vertex keys and barycentric weights, and numbers the vertices
+    /// in a table of their own (offsets get local id + 1). Neighbouring points (consecutive pixels) usually share
+    /// vertices, so the previous point's vertices are checked before the table. Returns an error message or null.
+    /// </summary>
+    private static string? EmbedRange(float[] features, int d, double[] scale, int start, int end, float[] weights, int[] offsets, out VertexTable table)
+    {
+        int d1 = d + 1;
+        table = new VertexTable(Math.Max(16, (end - start) / 16), wideKeys: d > 6);
+        Span<double> elevated = stackalloc double[d1];
+        Span<int> rem0 = stackalloc int[d1];
+        Span<int> rank = stackalloc int[d1];
+        Span<double> bary = stackalloc double[d + 2];
+        Span<int> key = stackalloc int[d];
+        Span<ulong> prevLo = stackalloc ulong[d1], prevHi = stackalloc ulong[d1], curLo = stackalloc ulong[d1], curHi = stackalloc ulong[d1];
+        Span<int> prevId = stackalloc int[d1], curId = stackalloc int[d1];
+        bool havePrev = false;
+        for (int p = start; p < end; p++)
+        {
+            if (!Embed(features.AsSpan(p * d, d), d, scale, elevated, rem0, rank, bary))
+                return $"feature of point {p} is not finite";
+            for (int r = 0; r <= d; r++)
+            {
+                for (int i = 0; i < d; i++)
+                {
+                    int k = rem0[i] + (rank[i] <= d - r ? r : r - d1);
+                    if (k < short.MinValue || k > short.MaxValue)
+                        return $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+                    key[i] = k;
+                }
+                var (lo, hi) = Pack(key);
+                int id = -1;
+                if (havePrev)
+                    for (int q = 0; q < d1; q++)
+                        if (prevLo[q] == lo && prevHi[q] == hi) { id = prevId[q]; break; }
+                if (id < 0) id = table.FindOrAdd(lo, hi);
+                curLo[r] = lo; curHi[r] = hi; curId[r] = id;
+                offsets[p * d1 + r] = id + 1;
+                weights[p * d1 + r] = (float)bary[r];
+            }
+            curLo.CopyTo(prevLo); curHi.CopyTo(prevHi); curId.CopyTo(prevId);
+            havePrev = true;
+        }
+        return null;
     }
 
     /// <summary>Elevation, nearest remainder-0 point, ranks and barycentric weights of one feature vector.</summary>
@@ -259,10 +306,14 @@ public sealed class PermutohedralLattice : IFeatureFilter
         _valueSize = valueSize;
         _chunks = _threads == 1 ? 1 : _threads * 4;
         Run(_splatBody);
+        bool serialBlur = _chunks == 1 || (long)Vertices * valueSize < 1 << 18;
         for (int j = 0; j <= _d; j++)
         {
             _axis = j;
-            Run(_blurBody);
+            // A blur pass over a small lattice is shorter than waking the workers (which, on a loaded machine, can
+            // take milliseconds): run it on the calling thread.
+            if (serialBlur) BlurRange(0, Vertices, true);
+            else Run(_blurBody);
             (_values, _scratch) = (_scratch, _values);
         }
         Run(_sliceBody);
@@ -307,12 +358,17 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
     private void BlurChunk(int c)
     {
-        int m = Vertices, v0 = (int)((long)m * c / _chunks), v1 = (int)((long)m * (c + 1) / _chunks);
-        int vs = _valueSize;
+        int m = Vertices;
+        BlurRange((int)((long)m * c / _chunks), (int)((long)m * (c + 1) / _chunks), c == 0);
+    }
+
+    private void BlurRange(int v0, int v1, bool first)
+    {
+        int m = Vertices, vs = _valueSize;
         var oldV = _values;
         var newV = _scratch;
         var blur = _blur.AsSpan(_axis * m * 2, m * 2);
-        if (c == 0) for (int k = 0; k < vs; k++) newV[k] = 0;
+        if (first) for (int k = 0; k < vs; k++) newV[k] = 0;
         if (vs == 1)
         {
             for (int v = v0; v < v1; v++)
@@ -364,17 +420,21 @@ public sealed class PermutohedralLattice : IFeatureFilter
     /// </summary>
     private sealed class VertexTable
     {
+        // 16 bytes per slot (four per cache line): the low 64 key bits, the next 32, and the id. Keys of d ≤ 6
+        // coordinates fit in 96 bits; for d = 7, 8 a slot match is confirmed against the full key kept by id.
         private struct Slot
         {
-            public ulong Lo, Hi;
+            public ulong Lo;
+            public uint Hi;
             public int Id;   // −1 = empty
         }
 
         private Slot[] _slots;
         private ulong[] _lo, _hi;
         private int _mask;
+        private readonly bool _wide;
 
-        public VertexTable(int expected)
+        public VertexTable(int expected, bool wideKeys)
         {
             int cap = 1024;
             while (cap < expected * 2) cap <<= 1;
@@ -382,6 +442,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             _mask = cap - 1;
             _lo = new ulong[Math.Max(16, expected)];
             _hi = new ulong[Math.Max(16, expected)];
+            _wide = wideKeys;
         }
 
         private static Slot[] NewSlots(int cap)
@@ -402,6 +463,9 @@ public sealed class PermutohedralLattice : IFeatureFilter
             return (int)(h >> 32 ^ h);
         }
 
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        private bool Matches(in Slot s, ulong lo, ulong hi) => s.Lo == lo && s.Hi == (uint)hi && (!_wide || _hi[s.Id] == hi);
+
         public int Find(ulong lo, ulong hi)
         {
             int i = Hash(lo, hi) & _mask;
@@ -409,7 +473,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 ref Slot s = ref _slots[i];
                 if (s.Id < 0) return -1;
-                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                if (Matches(s, lo, hi)) return s.Id;
                 i = (i + 1) & _mask;
             }
         }
@@ -421,7 +485,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 ref Slot s = ref _slots[i];
                 if (s.Id < 0) break;
-                if (s.Lo == lo && s.Hi == hi) return s.Id;
+                if (Matches(s, lo, hi)) return s.Id;
                 i = (i + 1) & _mask;
             }
             if (Count == _lo.Length)
@@ -431,7 +495,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
             int id = Count++;
             _lo[id] = lo; _hi[id] = hi;
-            _slots[i] = new Slot { Lo = lo, Hi = hi, Id = id };
+            _slots[i] = new Slot { Lo = lo, Hi = (uint)hi, Id = id };
             if (Count * 2 > _slots.Length) Grow();
             return id;
         }
@@ -444,7 +508,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             {
                 int i = Hash(_lo[v], _hi[v]) & _mask;
                 while (_slots[i].Id >= 0) i = (i + 1) & _mask;
-                _slots[i] = new Slot { Lo = _lo[v], Hi = _hi[v], Id = v };
+                _slots[i] = new Slot { Lo = _lo[v], Hi = (uint)_hi[v], Id = v };
             }
         }
     }

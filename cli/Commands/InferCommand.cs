@@ -3,6 +3,7 @@ using System.Diagnostics;
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.IO;
 using CrateIL.Crate.Models;
+using CrateIL.Crate.Training;
 
 namespace CrateIL.Cli.Commands;
 
@@ -23,7 +24,8 @@ internal static class InferCommand
             string outputPath = parse.GetValue(output)!.FullName;
             var images = Npy.Read(inputPath);
             using var dev = DeviceRegistry.Open(parse.GetValue(device));
-            using var model = CrateCheckpoint.Load(modelPath, dev);
+            // A plain model file or an epoch checkpoint of `crate train` (its optimizer.* tensors are skipped).
+            using var model = TrainingCheckpoint.LoadModel(modelPath, dev);
             var c = model.Config;
             if (images.Shape.Length != 4 || images.Shape[1] != c.Channels)
                 throw new NpyFormatException(inputPath, $"images have shape [{string.Join(", ", images.Shape)}]; expected [B, {c.Channels}, H, W]");

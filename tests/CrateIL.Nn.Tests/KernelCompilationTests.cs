@@ -23,25 +23,14 @@ public class KernelCompilationTests
 
     [Theory]
     [MemberData(nameof(Kernels))]
-    public void LowersToPtxForSm80AndSm90(string kernel)
-    {
-        var method = KernelCompilation.Get(Nn, kernel);
-        foreach (var arch in new[] { CudaArchitecture.SM_80, CudaArchitecture.SM_90 })
-        {
-            var ptx = KernelCompilation.ToPtx(method, arch);
-            Assert.Contains(".entry", ptx);
-            long shared = KernelCompilation.SharedBytes(ptx);
-            Assert.True(shared <= KernelCompilation.MaxSharedBytes, $"{kernel} declares {shared} bytes of shared memory for {arch}; the limit is {KernelCompilation.MaxSharedBytes}");
-        }
-    }
+    public void LowersToPtxForSm80AndSm90AndToOpenClC(string kernel) => KernelCompilation.AssertLowers(Nn, kernel);
 
-    [Theory]
-    [MemberData(nameof(Kernels))]
-    public void LowersToOpenClC(string kernel)
-    {
-        var source = KernelCompilation.ToOpenClC(KernelCompilation.Get(Nn, kernel));
-        Assert.Contains("kernel", source);
-    }
+    [Fact]
+    public void AllIstaKernelsAreMarked() =>
+        Assert.Equal(
+            [nameof(IstaKernels.AddScaledKernel), nameof(IstaKernels.EpilogueKernel), nameof(IstaKernels.MaskAndCopyKernel), nameof(IstaKernels.SymmetrizeKernel)],
+            KernelCompilation.Find(Nn).Keys.Where(k => k.StartsWith(typeof(IstaKernels).FullName + ".", StringComparison.Ordinal))
+                .Select(k => k.Split('.')[^1]).Order());
 
     [Fact]
     public void FlashForwardSharedMemoryIsCounted()

@@ -1,3 +1,4 @@
+using CrateIL.Compute.Ops;
 using CrateIL.Nn.Layers;
 
 namespace CrateIL.Nn.Tests;
@@ -50,38 +51,9 @@ internal static class MssaBlockReference
         for (int i = 0; i < acc.Length; i++) acc[i] += v[i];
     }
 
-    public static (double[] y, double[] mean, double[] rstd) LayerNorm(double[] x, double[] gamma, double[] beta, int n, int dim, double eps)
-    {
-        var y = new double[n * dim]; var mean = new double[n]; var rstd = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            double m = 0; for (int j = 0; j < dim; j++) m += x[i * dim + j]; m /= dim;
-            double v = 0; for (int j = 0; j < dim; j++) v += (x[i * dim + j] - m) * (x[i * dim + j] - m); v /= dim;
-            double r = 1 / Math.Sqrt(v + eps);
-            mean[i] = m; rstd[i] = r;
-            for (int j = 0; j < dim; j++) y[i * dim + j] = (x[i * dim + j] - m) * r * gamma[j] + beta[j];
-        }
-        return (y, mean, rstd);
-    }
+    public static (double[] y, double[] mean, double[] rstd) LayerNorm(double[] x, double[] gamma, double[] beta, int n, int dim, double eps) =>
+        LayerNormReference.Forward(x, gamma, beta, n, dim, eps);
 
-    public static (double[] dx, double[] dgamma, double[] dbeta) LayerNormBackward(double[] x, double[] mean, double[] rstd, double[] gamma, double[] dy, int n, int dim)
-    {
-        var dx = new double[n * dim]; var dg = new double[dim]; var db = new double[dim];
-        for (int i = 0; i < n; i++)
-        {
-            double s1 = 0, s2 = 0;
-            for (int j = 0; j < dim; j++)
-            {
-                double xh = (x[i * dim + j] - mean[i]) * rstd[i], d = dy[i * dim + j] * gamma[j];
-                dg[j] += dy[i * dim + j] * xh; db[j] += dy[i * dim + j];
-                s1 += d; s2 += d * xh;
-            }
-            for (int j = 0; j < dim; j++)
-            {
-                double xh = (x[i * dim + j] - mean[i]) * rstd[i], d = dy[i * dim + j] * gamma[j];
-                dx[i * dim + j] = rstd[i] * (d - s1 / dim - xh * s2 / dim);
-            }
-        }
-        return (dx, dg, db);
-    }
+    public static (double[] dx, double[] dgamma, double[] dbeta) LayerNormBackward(double[] x, double[] mean, double[] rstd, double[] gamma, double[] dy, int n, int dim) =>
+        LayerNormReference.Backward(dy, x, gamma, mean, rstd, n, dim);
 }

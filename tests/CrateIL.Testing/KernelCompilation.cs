@@ -85,6 +85,23 @@ public static partial class KernelCompilation
         }
     }
 
+    /// <summary>
+    /// The body of every project's kernel-lowering theory: the named kernel compiles to PTX for SM_80 and SM_90
+    /// within <see cref="MaxSharedBytes"/> of shared memory, and to OpenCL C.
+    /// </summary>
+    public static void AssertLowers(Assembly assembly, string kernel)
+    {
+        var method = Get(assembly, kernel);
+        foreach (var arch in new[] { CudaArchitecture.SM_80, CudaArchitecture.SM_90 })
+        {
+            var ptx = ToPtx(method, arch);
+            Assert.Contains(".entry", ptx);
+            long shared = SharedBytes(ptx);
+            Assert.True(shared <= MaxSharedBytes, $"{kernel} declares {shared} bytes of shared memory for {arch}; the limit is {MaxSharedBytes}");
+        }
+        Assert.Contains("kernel", ToOpenClC(method));
+    }
+
     /// <summary>Bytes of statically allocated shared memory declared in a PTX module.</summary>
     public static long SharedBytes(string ptx)
     {

@@ -4,7 +4,8 @@
 and PreNorm ISTA, pooling (cls or mean over all N + 1 tokens) and the LN + Linear head. Module names reproduce the
 official state_dict keys. It writes, for tiny configurations:
 
-  <name>.json  float64 ground truth: config, images, parameters under official names, logits, labels, loss
+  <name>.json  float64 ground truth: config, images, parameters under official names, logits, labels, loss,
+               parameters after one AdamW step,
                (mean cross-entropy), dlogits, all parameter gradients, per-layer features, attention
                probabilities and qkv "key" features of one layer;
   <name>.pth   the same parameters as a float32 checkpoint the way CRATE's main.py saves them
@@ -14,6 +15,7 @@ official state_dict keys. It writes, for tiny configurations:
 Run with Debian's python3-torch, never in CI:
     /usr/bin/python3 tools/reference/crate_model.py tests/CrateIL.Crate.Tests/Fixtures
 """
+import copy
 import json
 import sys
 
@@ -168,6 +170,14 @@ def run(case, out_dir):
         "features": [flat(f) for f in features],
         "probs": flat(probs), "keys": flat(keys),
     }
+    # One AdamW step (PyTorch semantics) from these gradients, on a copy so the checkpoint below is unchanged.
+    stepped = copy.deepcopy(model)  # deepcopy does not carry .grad: copy the gradients explicitly
+    for dst, src in zip(stepped.parameters(), model.parameters()):
+        dst.grad = src.grad.clone()
+    opt = torch.optim.AdamW(stepped.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+    opt.step()
+    data["adamw"] = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.05,
+                     "params_after": {k: flat(v) for k, v in stepped.state_dict().items()}}
     with open(f"{out_dir}/{case['name']}.json", "w") as f:
         json.dump(data, f)
 

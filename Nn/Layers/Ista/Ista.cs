@@ -8,7 +8,9 @@ namespace CrateIL.Nn.Layers;
 /// How the ISTA step p = Z + η(Z·D − Z·Dᵀ·D) is evaluated. Both forms give the same values up to float
 /// re-association; they differ in cost. With n token rows and dim = d:
 /// <list type="bullet">
-/// <item><see cref="TwoGemm"/>: R = Z − Z·Dᵀ, p = Z + η·R·D. Forward 2·n·d² multiply-adds, backward 4·n·d².</item>
+/// <item><see cref="TwoGemm"/>: R = Z − Z·Dᵀ, p = Z + η·R·D. Forward 2·n·d² multiply-adds, backward 4·n·d².
+/// The subtraction is done by the first GEMM itself (Z copied into R, then R = −Z·Dᵀ + 1·R): a memcpy plus the
+/// GEMM's in-cache C update, cheaper than a separate pass that reads two arrays and writes one.</item>
 /// <item><see cref="Folded"/>: the dictionary is folded into one d×d matrix F = η(D − DᵀD), p = Z + Z·F.
 /// Forward d³ + n·d², backward 2·n·d² + d³ (dZ = dpre + dpre·Fᵀ, dD = η(G − D(G + Gᵀ)) with G = Zᵀ·dpre).</item>
 /// </list>

@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using System.Globalization;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Tensors;
+using CrateIL.Crate.Checkpoints;
+using CrateIL.Crate.Data;
+using CrateIL.Crate.Models;
+using CrateIL.Nn.Losses;
+using CrateIL.Nn.Optim;
+
+namespace CrateIL.Crate.Training;
+
+/// <summary>
+/// Supervised training of a <see cref="CrateModel"/>: Lion or AdamW with a per-step warm-up + cosine schedule,
+/// label-smoothed cross-entropy, gradient accumulation over k micro-batches (parameter gradients accumulate, each
+/// micro-batch's loss weighted by its share of the step's images; gradients zeroed after every step), optional global
+/// norm clipping, per-epoch evaluation (top-1/top-5, loss), white-box probes on a fixed batch, metrics appended to
+/// CSV and JSON lines, and one atomically written checkpoint per epoch (<see cref="TrainingCheckpoint"/>).
+/// <para>
+/// Determinism: the data order of epoch e comes from (seed, e) (<see cref="DataLoader"/>), a sample's augmentation
+/// from (seed, e, index), the dropout mask of micro-batch j of step s from (seed, s·k + j); nothing else is random,
+/// so resuming from epoch k's checkpoint reproduces the uninterrupted run bit for bit on the same device.
+/// </para>
+/// A non-finite loss, gradient norm or weight vector stops the run with <see cref="TrainingDivergedException"/>
+/// before anything is written, so the last checkpoint on disk stays the last good state.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly IDataset _train;
+    private readonly IDataset _validation;
+    private readonly DataLoader _loader;
+    private readonly SoftmaxCrossEntropyLoss _loss;
+    private readonly SoftmaxCrossEntropyLoss _evalLoss = new();
+    private readonly GradientClipper _clipper;
+    private readonly WarmupCosineSchedule _schedule;
+    private readonly MetricsLog _metrics;
+    private readonly Dictionary<int, Tensor> _inputs = [];
+    private readonly Tensor _dLogits;
+    private Tensor? _probeImages;
+    private bool _disposed;
+
+    /// <summary>A fresh run: the model is initialised from <see cref="TrainerOptions.Seed"/>.</summary>
+    public Trainer(CrateConfig config, IDataset train, IDataset validation, TrainerOptions options, Device device)
+        : this(config, train, validation, options, device, resumeFrom: null)
+    {
+    }
+
+    private Trainer(CrateConfig config, IDataset train, IDataset validation, TrainerOptions options, Device device, string? resumeFrom)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(validation);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(device);
+        Options = options.Validate();
+        CheckData(config, train, "training");
+        CheckData(config, validation, "validation");
+        _train = train;
+        _validation = validation;
+        MicroBatch = options.BatchSize / options.AccumulationSteps;
+        if (train.Count < options.BatchSize)
+            throw new ArgumentException($"Trainer: the training set has {train.Count} images, fewer than one batch of {options.BatchSize}", nameof(train));
+        _loader = new DataLoader(train, MicroBatch, shuffle: true, seed: options.Seed, workers: options.Workers, dropLast: true);
+        StepsPerEpoch = _loader.BatchesPerEpoch / options.AccumulationSteps;
+        long total = (long)options.Epochs * StepsPerEpoch;
+        if (options.WarmupSteps >= total)
+            throw new ArgumentOutOfRangeException(nameof(options), options.WarmupSteps, $"Trainer: {options.WarmupSteps} warm-up steps leave nothing of the {total} steps of the run");
+        _schedule = new WarmupCosineSchedule(options.LearningRate, options.WarmupSteps, total, options.MinLearningRate);
+        _loss = new SoftmaxCrossEntropyLoss(options.LabelSmoothing);
+        _metrics = new MetricsLog(options.OutputDirectory, config.Depth);
+        Model = new CrateModel(config, device, options.Seed);
+        try
+        {
+            Optimizer = options.Optimizer switch
+            {
+                OptimizerKind.Lion => new Lion(Model.Parameters, options.LearningRate, options.WeightDecay, options.Beta1, options.Beta2),
+                _ => new AdamW(Model.Parameters, options.LearningRate, options.WeightDecay, options.Beta1, options.Beta2),
+            };
+            _clipper = new GradientClipper(device);
+            _dLogits = device.Allocate(MicroBatch, config.Classes);
+            if (resumeFrom is not null) RestoreFrom(resumeFrom);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Continues a run from a checkpoint of <see cref="TrainingCheckpoint"/>: configuration, weights, optimizer state
+    /// and step count, position and best metric come from the file; the seed too (it overrides
+    /// <paramref name="options"/>'s). The other options must describe the same run for an exact continuation.
+    /// </summary>
+    public static Trainer Resume(string checkpoint, IDataset train, IDataset validation, TrainerOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var state = TrainingCheckpoint.ReadState(checkpoint);
+        var config = CrateCheckpoint.ReadConfig(checkpoint);
+        return new Trainer(config, train, validation, options with { Seed = state.Seed }, device, checkpoint);
+    }
+
+    public TrainerOptions Options { get; }
+    public CrateModel Model { get; }
+    public Optimizer Optimizer { get; } = null!;
+
+    /// <summary>Images per forward/backward pass: batch / accumulation steps.</summary>
+    public int MicroBatch { get; }
+
+    public int StepsPerEpoch { get; }
+    public int EpochsCompleted { get; private set; }
+
+    /// <summary>Optimizer steps taken (also the schedule position of the next step).</summary>
+    public long Step { get; private set; }
+
+    public double BestTop1 { get; private set; } = double.NegativeInfinity;
+    public int BestEpoch { get; private set; }
+
+    /// <summary>The checkpoint of the last finished epoch (null before the first).</summary>
+    public string? LastCheckpoint { get; private set; }
+
+    /// <summary>Called after every epoch with its metrics (the CLI prints one line).</summary>
+    public Action<EpochMetrics>? EpochCompleted { get; set; }
+
+    /// <summary>Path of the checkpoint written after <paramref name="epochs"/> epochs.</summary>
+    public string CheckpointPath(int epochs) =>
+        Path.Combine(Options.OutputDirectory, string.Create(CultureInfo.InvariantCulture, $"epoch-{epochs:D4}.safetensors"));
+
+    /// <summary>Trains the remaining epochs up to <see cref="TrainerOptions.Epochs"/>; returns their metrics.</summary>
+    public IReadOnlyList<EpochMetrics> Run()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Directory.CreateDirectory(Options.OutputDirectory);
+        var results = new List<EpochMetrics>();
+        while (EpochsCompleted < Options.Epochs) results.Add(RunEpoch());
+        return results;
+    }
+
+    /// <summary>One epoch: training steps, evaluation, probes, metrics, checkpoint.</summary>
+    public EpochMetrics RunEpoch()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Directory.CreateDirectory(Options.OutputDirectory);
+        int epoch = EpochsCompleted, k = Options.AccumulationSteps;
+        Model.Training = true;
+        double lossSum = 0, normSum = 0;
+        int microBatches = 0, images = 0, micro = 0;
+        var clock = Stopwatch.StartNew();
+        int budget = StepsPerEpoch * k;
+        foreach (var batch in _loader.Epoch(epoch))
+        {
+            if (microBatches == budget) break;
+            if (micro == 0) Model.Parameters.ZeroGrads();
+            lossSum += Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
+            microBatches++;
+            images += batch.Count;
+            if (++micro == k)
+            {
+                normSum += ApplyStep(epoch);
+                micro = 0;
+            }
+        }
+        clock.Stop();
+        Model.Training = false;
+        double lr = _schedule.At(Math.Max(0, Step - 1));
+        var (valLoss, top1, top5) = Evaluate();
+        var probes = Probe();
+        var metrics = new EpochMetrics(epoch + 1, Step, lr, lossSum / Math.Max(1, microBatches), valLoss, top1, top5,
+            images / Math.Max(1e-9, clock.Elapsed.TotalSeconds), normSum / Math.Max(1, StepsPerEpoch), probes);
+        if (top1 > BestTop1)
+        {
+            BestTop1 = top1;
+            BestEpoch = epoch + 1;
+        }
+        float weightNorm = _clipper.Norm(Model.Parameters.Values);
+        if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
+        EpochsCompleted = epoch + 1;
+        string path = CheckpointPath(EpochsCompleted);
+        TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState());
+        LastCheckpoint = path;
+        _metrics.Append(metrics);
+        EpochCompleted?.Invoke(metrics);
+        return metrics;
+    }
+
+    /// <summary>
+    /// Forward, loss and backward of one micro-batch of the current step; gradients accumulate. <paramref name="weight"/>
+    /// scales the loss's gradient (1/k so the k micro-batches average). Returns the micro-batch's mean loss.
+    /// </summary>
+    internal double Accumulate(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int count, float weight, int epoch, int micro)
+    {
+        var input = Input(count);
+        input.CopyFrom(images[..(count * _train.SampleLength)]);
+        Model.DropoutStep = Step * Options.AccumulationSteps + micro;
+        var logits = Model.Forward(input);
+        float loss = _loss.Forward(logits, labels[..count]);
+        if (!float.IsFinite(loss)) throw new TrainingDivergedException(epoch, Step, "loss", loss, LastCheckpoint);
+        var dLogits = count == MicroBatch ? _dLogits : null;
+        using var owned = dLogits is null ? Model.Device.Allocate(count, Model.Config.Classes) : null;
+        dLogits ??= owned!;
+        _loss.Backward(dLogits, weight);
+        Model.Backward(dLogits);
+        return loss;
+    }
+
+    /// <summary>Guards, clips, schedules and applies one optimizer step, then zeroes the gradients. Returns the gradient norm.</summary>
+    internal float ApplyStep(int epoch)
+    {
+        var store = Model.Parameters;
+        float norm = Options.ClipNorm is float max ? _clipper.Clip(store, max) : _clipper.Norm(store.Grads);
+        if (!float.IsFinite(norm)) throw new TrainingDivergedException(epoch, Step, "gradient norm", norm, LastCheckpoint);
+        _schedule.Apply(Optimizer, Step);
+        Optimizer.Step();
+        store.ZeroGrads();
+        Step++;
+        return norm;
+    }
+
+    /// <summary>Mean cross-entropy (no smoothing), top-1 and top-5 accuracy over the validation set.</summary>
+    public (double Loss, double Top1, double Top5) Evaluate()
+    {
+        bool training = Model.Training;
+        Model.Training = false;
+        var loader = new DataLoader(_validation, Options.EvalBatchSize, shuffle: false, seed: Options.Seed, workers: Options.Workers);
+        double loss = 0;
+        long top1 = 0, top5 = 0, rows = 0;
+        foreach (var batch in loader.Epoch(0))
+        {
+            var input = Input(batch.Count);
+            input.CopyFrom(batch.ImagesSpan);
+            var logits = Model.Forward(input);
+            loss += (double)_evalLoss.Forward(logits, batch.LabelsSpan) * batch.Count;
+            var counts = TopKAccuracy.Count(logits, batch.LabelsSpan);
+            top1 += counts.Top1;
+            top5 += counts.Top5;
+            rows += batch.Count;
+        }
+        Model.Training = training;
+        return (loss / rows, (double)top1 / rows, (double)top5 / rows);
+    }
+
+    /// <summary>The white-box probes on the fixed probe batch (the first validation images).</summary>
+    public IReadOnlyList<LayerProbe> Probe()
+    {
+        int count = Math.Min(Options.ProbeImages, _validation.Count);
+        if (count == 0) return [];
+        if (_probeImages is null)
+        {
+            int length = _validation.SampleLength;
+            var host = new float[count * length];
+            for (int i = 0; i < count; i++)
+            {
+                var random = SampleRandom.For(Options.Seed, -1, i);
+                _validation.Load(i, host.AsSpan(i * length, length), ref random);
+            }
+            _probeImages = Model.Device.Allocate(count, _validation.Channels, _validation.Height, _validation.Width);
+            _probeImages.CopyFrom(host);
+        }
+        return WhiteBoxProbes.Measure(Model, _probeImages);
+    }
+
+    private TrainingState CurrentState() => new()
+    {
+        EpochsCompleted = EpochsCompleted,
+        Step = Step,
+        Optimizer = Options.Optimizer.ToString(),
+        OptimizerStepCount = Optimizer.StepCount,
+        Seed = Options.Seed,
+        SchedulePosition = Step,
+        LearningRate = Optimizer.LearningRate,
+        BestTop1 = double.IsFinite(BestTop1) ? BestTop1 : 0,
+        BestEpoch = BestEpoch,
+        StepsPerEpoch = StepsPerEpoch,
+        AccumulationSteps = Options.AccumulationSteps,
+        BatchSize = Options.BatchSize,
+    };
+
+    private void RestoreFrom(string path)
+    {
+        var tensors = Safetensors.Read(path);
+        var state = TrainingCheckpoint.Restore(path, tensors, Model, Optimizer);
+        if (!string.Equals(state.Optimizer, Options.Optimizer.ToString(), StringComparison.OrdinalIgnoreCase))
+            throw new CheckpointFormatException(path, $"the checkpoint was trained with {state.Optimizer}, not {Options.Optimizer}");
+        if (state.StepsPerEpoch != StepsPerEpoch)
+            throw new CheckpointFormatException(path, $"the checkpoint's run had {state.StepsPerEpoch} steps per epoch; this one has {StepsPerEpoch} (different data or batch size)");
+        EpochsCompleted = state.EpochsCompleted;
+        Step = state.Step;
+        BestTop1 = state.BestEpoch > 0 ? state.BestTop1 : double.NegativeInfinity;
+        BestEpoch = state.BestEpoch;
+        LastCheckpoint = Path.GetFullPath(path);
+    }
+
+    private Tensor Input(int count)
+    {
+        if (!_inputs.TryGetValue(count, out var t))
+        {
+            t = Model.Device.Allocate(count, _train.Channels, _train.Height, _train.Width);
+            _inputs[count] = t;
+        }
+        return t;
+    }
+
+    private static void CheckData(CrateConfig c, IDataset data, string what)
+    {
+        if (data.Channels != c.Channels || data.Height != c.ImageHeight || data.Width != c.ImageWidth)
+            throw new ArgumentException($"Trainer: the {what} images are {data.Channels}×{data.Height}×{data.Width}; the model expects {c.Channels}×{c.ImageHeight}×{c.ImageWidth}");
+        if (data.ClassCount > c.Classes)
+            throw new ArgumentException($"Trainer: the {what} set has {data.ClassCount} classes; the model's head has {c.Classes}");
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        foreach (var t in _inputs.Values) t.Dispose();
+        _inputs.Clear();
+        _probeImages?.Dispose();
+        _dLogits?.Dispose();
+        _clipper?.Dispose();
+        Optimizer?.Dispose();
+        Model?.Dispose();
+    }
+}
