@@ -72,6 +72,7 @@ def main():
     dim = args.dim or dim
     depth = args.depth or depth
     heads = args.heads or heads
+    name = args.model if (dim, depth, heads) == PRESETS.get(args.model) else "custom"
     torch.manual_seed(1)
     s = args.image_size
     model = Crate([s, s], args.patch, args.classes, dim, depth, heads, dim // heads, "cls").to(args.device)
@@ -100,7 +101,7 @@ def main():
     times = sorted(step() for _ in range(args.iters))
     median = times[len(times) // 2]
     r = {
-        "model": args.model, "dim": dim, "depth": depth, "heads": heads, "patch": args.patch, "image_size": s,
+        "model": name, "dim": dim, "depth": depth, "heads": heads, "patch": args.patch, "image_size": s,
         "classes": args.classes, "mode": args.mode, "batch": args.batch, "threads": torch.get_num_threads(),
         "device": args.device, "torch": torch.__version__, "python": platform.python_version(),
         "parameters": sum(p.numel() for p in model.parameters()), "iters": args.iters,
@@ -109,7 +110,7 @@ def main():
     if args.json:
         print(json.dumps(r, indent=2))
     else:
-        print(f"torch {r['torch']} {args.model} dim {dim} depth {depth} heads {heads} patch {args.patch} @{s} {args.mode} "
+        print(f"torch {r['torch']} {name} dim {dim} depth {depth} heads {heads} patch {args.patch} @{s} {args.mode} "
               f"batch {args.batch} ({r['threads']} threads): {median:.1f} ms/step, {r['images_per_s']:.1f} img/s "
               f"(median of {args.iters}; best {times[0]:.1f} ms)")
     return 0
