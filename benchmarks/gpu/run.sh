@@ -111,5 +111,34 @@ for n in 785 3137; do
 done
 # ---- end MSSA block ---------------------------------------------------------------------------------------------
 
+# ---- CRATE-B/8 model step ---------------------------------------------------------------------------------------
+# A full training step (forward, cross-entropy, backward, AdamW) of CRATE-B/8 at 224² (785 tokens, 1000 classes)
+# with `crate bench model --device cuda`; a PyTorch peer line (TF32 off, i.e. the same fp32 arithmetic) only when
+# torch with CUDA exists on this machine.
+echo "== CRATE-B/8 @224 training step on cuda (batch ${MODEL_BATCH:-32})"
+printf '%-10s %12s %12s\n' who ms/step img/s
+out="$results/model-crate-b8.json"
+if timeout 300 dotnet run --no-build --project cli -c Release -- bench model --device cuda --model crate-b --patch 8 \
+    --image-size 224 --batch "${MODEL_BATCH:-32}" --mode train "${iters_flag[@]}" --json >"$out" 2>"$out.err"; then
+  printf '%-10s %12s %12s\n' CrateIL "$(field ms_per_step "$out")" "$(field images_per_s "$out")"
+else
+  printf '%-10s  failed: %s\n' CrateIL "$(tail -3 "$out.err" | tr '\n' ' ')"
+  status=1
+fi
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  out="$results/model-crate-b8-torch.json"
+  if timeout 300 python3 -c 'import torch; torch.backends.cuda.matmul.allow_tf32 = False; torch.backends.cudnn.allow_tf32 = False
+import runpy, sys; sys.argv = ["torch_model.py"] + sys.argv[1:]; runpy.run_path("benchmarks/peer/torch_model.py", run_name="__main__")' \
+      --device cuda --model crate-b --patch 8 --image-size 224 --batch "${MODEL_BATCH:-32}" --mode train \
+      ${BENCH_ITERS:+--iters "$BENCH_ITERS"} --json >"$out" 2>"$out.err"; then
+    printf '%-10s %12s %12s\n' "PyTorch" "$(field ms_per_step "$out")" "$(field images_per_s "$out")"
+  else
+    printf '%-10s  failed: %s\n' PyTorch "$(tail -3 "$out.err" | tr '\n' ' ')"
+  fi
+else
+  echo "(no torch with CUDA here: PyTorch peer line skipped)"
+fi
+# ---- end CRATE-B/8 model step -----------------------------------------------------------------------------------
+
 echo "== done in $(( $(date +%s) - start )) s; status $status"
 exit $status

@@ -19,5 +19,6 @@ internal static partial class BenchCommand
         yield return BenchCrf.Create();
         yield return BenchMssa.Create();
         yield return BenchIsta.Create();
+        yield return BenchModel.Create();
     }
 }

@@ -11,6 +11,12 @@ namespace CrateIL.Nn.Layers;
 /// dP = dO·Vᵀ, dS = scale·P ⊙ (dP − rowsum(dP ⊙ P)) (the softmax backward op), then dQ = dS·K, dK = dSᵀ·Q,
 /// dV = Pᵀ·dO. With Q = K = V = w (MSSA) the three gradients fold into dw = (dS + dSᵀ)·w + Pᵀ·dO: one GEMM fewer.
 /// All buffers belong to this object and are reused across calls.
+/// <para>
+/// When one entry's attention is too small for the SGEMM to wake its thread team (short sequences: the CI model's
+/// 65 tokens) and every entry's probabilities are kept, the batch entries themselves are spread over the device's
+/// threads, each entry running its GEMMs and softmax single-threaded (no nested parallel regions), with its own
+/// score-gradient buffer.
+/// </para>
 /// </summary>
 internal sealed unsafe class AttentionCpu : IDisposable
 {
@@ -21,7 +27,8 @@ internal sealed unsafe class AttentionCpu : IDisposable
     // Probabilities [entries, heads·n, n]: every batch entry when they fit the budget, else one entry, recomputed in backward.
     private Tensor? _probs;
     private Tensor[] _probRows = [];
-    private Tensor? _grad;          // dP, then dS, of one batch entry [heads·n, n]
+    private Tensor? _grad;          // dP, then dS [heads·n, n]: of one batch entry, or of every entry when entries run in parallel
+    private Tensor[] _gradRows = [];
     private int _n = -1, _entries;
     private bool _keptAll;
 
@@ -45,46 +52,108 @@ internal sealed unsafe class AttentionCpu : IDisposable
     public void Forward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
     {
         Ensure(batch, n);
-        for (int b = 0; b < batch; b++)
+        if (EntriesInParallel(batch, n))
         {
-            int e = _keptAll ? b : 0;
-            Probabilities(b, n, q, k, e);
-            // O_h = P_h · V_h, written straight into the head's columns of O.
-            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), false, Cols(v, b, n), false, 0f, Cols(o, b, n));
+            CpuParallel.For(_device, batch, 1, new EntryKernel(this, EntryPass.Forward, n, q, k, v, o, default, default, default, default));
+            return;
+        }
+        for (int b = 0; b < batch; b++) ForwardEntry(b, n, q, k, v, o);
+    }
+
+    private void ForwardEntry(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
+    {
+        int e = _keptAll ? b : 0;
+        Probabilities(b, n, q, k, e);
+        // O_h = P_h · V_h, written straight into the head's columns of O.
+        Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), false, Cols(v, b, n), false, 0f, Cols(o, b, n));
+    }
+
+    /// <summary>Entries go to separate threads when each is below the SGEMM's team threshold and all probabilities are kept.</summary>
+    private bool EntriesInParallel(int batch, int n) =>
+        _keptAll && batch > 1 && _device.Threads > 1 && (double)_heads * n * n * _dh < GemmCpu.SmallWork;
+
+    private enum EntryPass { Forward, Backward, BackwardShared }
+
+    /// <summary>Runs whole batch entries [start, start + count) of one pass on the calling thread.</summary>
+    private readonly struct EntryKernel(AttentionCpu owner, EntryPass pass, int n, HeadColumns q, HeadColumns k, HeadColumns v,
+        HeadColumns o, HeadColumns dO, HeadColumns dq, HeadColumns dk, HeadColumns dv) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int b = start; b < start + count; b++)
+            {
+                switch (pass)
+                {
+                    case EntryPass.Forward: owner.ForwardEntry(b, n, q, k, v, o); break;
+                    case EntryPass.Backward: owner.BackwardEntry(b, n, q, k, v, dO, dq, dk, dv); break;
+                    default: owner.BackwardSharedEntry(b, n, q, dO, dq); break;
+                }
+            }
         }
     }
 
     public void Backward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o, HeadColumns dO,
         HeadColumns dq, HeadColumns dk, HeadColumns dv)
     {
-        for (int b = 0; b < batch; b++)
+        if (EnsureGrad(batch, n))
         {
-            int e = ScoreGradient(b, n, q, k, v, dO);
-            var dS = new MatrixOperand(_grad!, 0, n, (long)n * n);
-            Gemm.Batched(_heads, n, _dh, n, 1f, dS, false, Cols(k, b, n), false, 0f, Cols(dq, b, n));
-            Gemm.Batched(_heads, n, _dh, n, 1f, dS, true, Cols(q, b, n), false, 0f, Cols(dk, b, n));
-            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 0f, Cols(dv, b, n));
+            CpuParallel.For(_device, batch, 1, new EntryKernel(this, EntryPass.Backward, n, q, k, v, o, dO, dq, dk, dv));
+            return;
         }
+        for (int b = 0; b < batch; b++) BackwardEntry(b, n, q, k, v, dO, dq, dk, dv);
+    }
+
+    private void BackwardEntry(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns dO,
+        HeadColumns dq, HeadColumns dk, HeadColumns dv)
+    {
+        int e = ScoreGradient(b, n, q, k, v, dO, out var grad);
+        var dS = new MatrixOperand(grad, 0, n, (long)n * n);
+        Gemm.Batched(_heads, n, _dh, n, 1f, dS, false, Cols(k, b, n), false, 0f, Cols(dq, b, n));
+        Gemm.Batched(_heads, n, _dh, n, 1f, dS, true, Cols(q, b, n), false, 0f, Cols(dk, b, n));
+        Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 0f, Cols(dv, b, n));
+    }
+
+    /// <summary>Sizes the score-gradient buffer (one slot, or one per entry when entries run in parallel); returns the latter.</summary>
+    private bool EnsureGrad(int batch, int n)
+    {
+        bool parallel = EntriesInParallel(batch, n);
+        int slots = parallel ? batch : 1;
+        if (_grad is not null && _gradRows.Length == slots) return parallel;
+        _grad?.Dispose();
+        _grad = _device.Allocate(checked(slots * _heads * n), n);
+        _gradRows = new Tensor[slots];
+        for (int i = 0; i < slots; i++) _gradRows[i] = _grad.Slice((long)i * _heads * n * n, _heads * n, n);
+        return parallel;
     }
 
     public void BackwardShared(int batch, int n, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw)
     {
-        for (int b = 0; b < batch; b++)
+        if (EnsureGrad(batch, n))
         {
-            int e = ScoreGradient(b, n, w, w, w, dO);
-            // Scores S = w·wᵀ use w on both sides: dw = dS·w + dSᵀ·w = (dS + dSᵀ)·w, plus the value path Pᵀ·dO.
-            Symmetrise(_grad!, n);
-            Gemm.Batched(_heads, n, _dh, n, 1f, new MatrixOperand(_grad!, 0, n, (long)n * n), false, Cols(w, b, n), false, 0f, Cols(dw, b, n));
-            Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 1f, Cols(dw, b, n));
+            CpuParallel.For(_device, batch, 1, new EntryKernel(this, EntryPass.BackwardShared, n, w, w, w, o, dO, dw, default, default));
+            return;
         }
+        for (int b = 0; b < batch; b++) BackwardSharedEntry(b, n, w, dO, dw);
     }
 
-    /// <summary>Leaves dS = scale·P ⊙ (dP − rowsum(dP⊙P)) of batch entry b in the gradient buffer; returns P's entry.</summary>
-    private int ScoreGradient(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns dO)
+    private void BackwardSharedEntry(int b, int n, HeadColumns w, HeadColumns dO, HeadColumns dw)
+    {
+        int e = ScoreGradient(b, n, w, w, w, dO, out var grad);
+        // Scores S = w·wᵀ use w on both sides: dw = dS·w + dSᵀ·w = (dS + dSᵀ)·w, plus the value path Pᵀ·dO.
+        Symmetrise(grad, n);
+        Gemm.Batched(_heads, n, _dh, n, 1f, new MatrixOperand(grad, 0, n, (long)n * n), false, Cols(w, b, n), false, 0f, Cols(dw, b, n));
+        Gemm.Batched(_heads, n, _dh, n, 1f, Probs(e, n), true, Cols(dO, b, n), false, 1f, Cols(dw, b, n));
+    }
+
+    /// <summary>
+    /// Leaves dS = scale·P ⊙ (dP − rowsum(dP⊙P)) of batch entry b in its gradient buffer (<paramref name="grad"/>:
+    /// the entry's own slot when entries run in parallel, else the single one); returns P's entry.
+    /// </summary>
+    private int ScoreGradient(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns dO, out Tensor grad)
     {
         int e = _keptAll ? b : 0;
         if (!_keptAll) Probabilities(b, n, q, k, 0);
-        var grad = _grad ??= _device.Allocate(_heads * n, n);
+        grad = _gradRows.Length > 1 ? _gradRows[b] : _gradRows[0];
         Gemm.Batched(_heads, n, n, _dh, 1f, Cols(dO, b, n), false, Cols(v, b, n), true, 0f, new MatrixOperand(grad, 0, n, (long)n * n));
         Softmax.Backward(_probRows[e], grad, grad, _scale);
         return e;
@@ -110,6 +179,7 @@ internal sealed unsafe class AttentionCpu : IDisposable
         _probs?.Dispose();
         _grad?.Dispose();
         _grad = null;
+        _gradRows = [];
         _n = n;
         _entries = entries;
         _keptAll = keepAll;
@@ -164,5 +234,6 @@ internal sealed unsafe class AttentionCpu : IDisposable
         _probs?.Dispose();
         _grad?.Dispose();
         _probs = _grad = null;
+        _gradRows = [];
     }
 }
