@@ -31,7 +31,7 @@ internal static class BenchModel
         var mode = new Option<string>("--mode") { DefaultValueFactory = _ => "train", Description = "train (forward + backward + AdamW) or infer (forward)" };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount, Description = "CPU threads" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "cpu, cuda, opencl or ilgpu-cpu[:index]" };
-        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "Untimed steps first" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "Untimed steps first (at least one second of them in any case)" };
         var iters = new Option<int>("--iters") { DefaultValueFactory = _ => 5, Description = "Timed steps (the median is reported)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("model", "Time a full CRATE training step (forward, backward, AdamW) or inference step")
@@ -121,7 +121,10 @@ internal static class BenchModel
             return Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds;
         }
 
-        for (int i = 0; i < warmup; i++) Step();
+        // Warm up for at least the given steps AND one second: the tiered JIT only promotes hot methods to optimised
+        // code after ~30 calls plus a 100 ms delay, so a couple of fast inference steps would time tier-0 code.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || warm.Elapsed.TotalSeconds < 1.0; i++) Step();
         var steps = new List<(double Total, double Fwd, double Bwd, double Opt)>(iters);
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < iters; i++)
