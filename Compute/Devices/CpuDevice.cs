@@ -30,55 +30,19 @@ public sealed class CpuDevice : Device
     public static bool HasAvx512 => Avx512F.IsSupported;
 
     /// <summary>
-    /// Runs <paramref name="body"/> for [0, count) on this device's thread team (the same threads the GEMM uses, so
-    /// the two never oversubscribe the cores). A call made while the team is busy (nested inside another parallel
-    /// region) runs on the calling thread.
+    /// Runs <paramref name="body"/> for [0, count) through <see cref="Cpu.CpuParallel"/>, i.e. on this device's thread
+    /// team (the threads the GEMM uses, so the two never oversubscribe the cores); a call nested inside another
+    /// parallel region runs on the calling thread.
     /// </summary>
-    public void ParallelFor(int count, Action<int> body)
+    public void ParallelFor(int count, Action<int> body) =>
+        Cpu.CpuParallel.For(this, count, grain: 1, new IndexLoop(body));
+
+    /// <summary>Adapts a per-index delegate to the range kernels <see cref="Cpu.CpuParallel"/> runs.</summary>
+    private readonly struct IndexLoop(Action<int> body) : Cpu.IRangeKernel
     {
-        if (count <= 0) return;
-        if (Threads == 1 || count == 1)
+        public void Execute(int start, int count)
         {
-            for (int i = 0; i < count; i++) body(i);
-            return;
-        }
-        var job = IndexJob.Rent(body, count);
-        try
-        {
-            if (!Cpu.CpuThreadTeam.Get(Threads).TryRun(job))
-                for (int i = 0; i < count; i++) body(i);
-        }
-        finally
-        {
-            job.Return();
-        }
-    }
-
-    /// <summary>Hands an index loop to the team; one reusable instance per calling thread.</summary>
-    private sealed class IndexJob : Cpu.ITeamJob
-    {
-        [ThreadStatic] private static IndexJob? _free;
-        private Action<int>? _body;
-        private int _count;
-
-        public static IndexJob Rent(Action<int> body, int count)
-        {
-            var job = _free ?? new IndexJob();
-            _free = null;
-            job._body = body;
-            job._count = count;
-            return job;
-        }
-
-        public void Return()
-        {
-            _body = null;
-            _free = this;
-        }
-
-        public void Execute(int thread, Cpu.CpuThreadTeam team)
-        {
-            for (int i = thread; i < _count; i += team.Size) _body!(i);
+            for (int i = start; i < start + count; i++) body(i);
         }
     }
 
