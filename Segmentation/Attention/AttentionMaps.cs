@@ -67,6 +67,24 @@ public sealed class AttentionMaps
         return FromAttention(attention.ToArray(), attention.Shape[-3], gridHeight, gridWidth, renormalize);
     }
 
+    /// <summary>
+    /// One <see cref="AttentionMaps"/> per image from a batch of CLS→patch maps [B, heads, gridRows, gridCols] — the
+    /// tensor a model's <c>ClsAttention(layer)</c> returns (each head already a softmax over the patches, Eq. 10), read
+    /// to the host once. The values are taken as they are (no renormalisation).
+    /// </summary>
+    public static AttentionMaps[] FromBatch(Tensor maps)
+    {
+        ArgumentNullException.ThrowIfNull(maps);
+        if (maps.Rank != 4) throw new ArgumentException($"CLS attention maps must be [batch, heads, gridRows, gridCols], got {maps.Shape}", nameof(maps));
+        int batch = maps.Shape[0], heads = maps.Shape[1], h = maps.Shape[2], w = maps.Shape[3];
+        var host = maps.ToArray();
+        int per = heads * h * w;
+        var result = new AttentionMaps[batch];
+        for (int b = 0; b < batch; b++)
+            result[b] = Finish(host.AsSpan(b * per, per).ToArray(), heads, h, w, renormalize: false);
+        return result;
+    }
+
     /// <summary>From CLS rows [heads, N+1] (with the CLS column first) or [heads, N] (patch columns only).</summary>
     public static AttentionMaps FromClsRows(ReadOnlySpan<float> rows, int heads, int gridHeight, int gridWidth, bool includesClsColumn, bool renormalize = true)
     {

@@ -47,6 +47,12 @@ public sealed class Mhsa : ITokenMixer, IDisposable
     /// <summary>The attention core (available after the first forward pass).</summary>
     public AttentionCore? Core => _core;
 
+    /// <summary>The queries of the last forward pass: columns [0, inner) of the saved qkv rows (stride 3·inner); null before it.</summary>
+    public HeadColumns? Queries => _qkv is null ? null : new HeadColumns(_qkv, 0, 3 * Inner);
+
+    /// <summary>The keys of the last forward pass: columns [inner, 2·inner) of the saved qkv rows; null before it.</summary>
+    public HeadColumns? Keys => _qkv is null ? null : new HeadColumns(_qkv, Inner, 3 * Inner);
+
     /// <summary>output = (or +=) MHSA(y) for y [batch·n, dim]; y must stay unchanged until <see cref="Backward"/>.</summary>
     public void Forward(Tensor y, Tensor output, int batch, bool accumulate = false)
     {

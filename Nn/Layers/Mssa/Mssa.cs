@@ -54,6 +54,12 @@ public sealed class Mssa : ITokenMixer, IDisposable
     public AttentionCore? Core => _core;
 
     /// <summary>
+    /// The projection w = Y·Uᵀ [batch·n, heads·dh] saved by the last forward pass — query, key and value at once —
+    /// for reading attention without recomputing LayerNorm and the projection; null before the first pass.
+    /// </summary>
+    public HeadColumns? Projection => _w is null ? null : new HeadColumns(_w, 0, Inner);
+
+    /// <summary>
     /// output = MSSA(y), or output += MSSA(y) when <paramref name="accumulate"/> (the block's residual).
     /// y is [batch·n, dim] (any shape with that many elements) and must stay unchanged until <see cref="Backward"/>.
     /// </summary>
