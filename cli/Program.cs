@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(ImportCommand.Create());
         root.Subcommands.Add(InferCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
+        root.Subcommands.Add(EmergeCommand.Create());
         return root.Parse(args).Invoke();
     }
 }

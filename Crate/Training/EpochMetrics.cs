@@ -73,3 +73,6 @@ public sealed class MetricsLog(string directory, int depth)
         File.AppendAllText(JsonPath, metrics.Json() + "\n");
     }
 }
+
+/// <summary>One optimizer step's progress: the steps taken so far (this one included), the run's total, its mean loss and learning rate.</summary>
+public readonly record struct StepProgress(long Step, long TotalSteps, double Loss, double LearningRate);

@@ -37,6 +37,7 @@ public sealed class Trainer : IDisposable
     private readonly Dictionary<int, Tensor> _inputs = [];
     private readonly Tensor _dLogits;
     private Tensor? _probeImages;
+    private readonly List<EpochMetrics> _history = [];
     private bool _disposed;
 
     /// <summary>A fresh run: the model is initialised from <see cref="TrainerOptions.Seed"/>.</summary>
@@ -116,11 +117,23 @@ public sealed class Trainer : IDisposable
     public double BestTop1 { get; private set; } = double.NegativeInfinity;
     public int BestEpoch { get; private set; }
 
+    /// <summary>The metrics of every epoch this trainer ran, in order (a resumed run starts empty).</summary>
+    public IReadOnlyList<EpochMetrics> History => _history;
+
     /// <summary>The checkpoint of the last finished epoch (null before the first).</summary>
     public string? LastCheckpoint { get; private set; }
 
     /// <summary>Called after every epoch with its metrics (the CLI prints one line).</summary>
     public Action<EpochMetrics>? EpochCompleted { get; set; }
+
+    /// <summary>
+    /// Called after every optimizer step (progress bars): the step just taken, the run's total steps, the step's mean
+    /// training loss over its micro-batches and the learning rate it used. Kept cheap: nothing is read from the device for it.
+    /// </summary>
+    public Action<StepProgress>? StepCompleted { get; set; }
+
+    /// <summary>Optimizer steps of the whole run: epochs × steps per epoch.</summary>
+    public long TotalSteps => (long)Options.Epochs * StepsPerEpoch;
 
     /// <summary>Path of the checkpoint written after <paramref name="epochs"/> epochs.</summary>
     public string CheckpointPath(int epochs) =>
@@ -143,7 +156,7 @@ public sealed class Trainer : IDisposable
         Directory.CreateDirectory(Options.OutputDirectory);
         int epoch = EpochsCompleted, k = Options.AccumulationSteps;
         Model.Training = true;
-        double lossSum = 0, normSum = 0;
+        double lossSum = 0, normSum = 0, stepLoss = 0;
         int microBatches = 0, images = 0, micro = 0;
         var clock = Stopwatch.StartNew();
         int budget = StepsPerEpoch * k;
@@ -151,13 +164,18 @@ public sealed class Trainer : IDisposable
         {
             if (microBatches == budget) break;
             if (micro == 0) Model.Parameters.ZeroGrads();
-            lossSum += Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
+            double loss = Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
+            lossSum += loss;
+            stepLoss += loss;
             microBatches++;
             images += batch.Count;
             if (++micro == k)
             {
+                double stepRate = _schedule.At(Step);
                 normSum += ApplyStep(epoch);
+                StepCompleted?.Invoke(new StepProgress(Step, TotalSteps, stepLoss / k, stepRate));
                 micro = 0;
+                stepLoss = 0;
             }
         }
         clock.Stop();
@@ -179,6 +197,7 @@ public sealed class Trainer : IDisposable
         TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState());
         LastCheckpoint = path;
         _metrics.Append(metrics);
+        _history.Add(metrics);
         EpochCompleted?.Invoke(metrics);
         return metrics;
     }
