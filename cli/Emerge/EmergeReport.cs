@@ -75,27 +75,32 @@ internal static partial class EmergeReport
         return f;
     }
 
+    /// <summary>
+    /// The console summary: one row per model at its best layer, then the baselines (same code, same images), kept
+    /// narrow enough for an 80-column terminal; report.md has every layer and metric.
+    /// </summary>
     public static void PrintSummary(EmergeReportData report, string output)
     {
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("model", "top-1", "best layer", "AUC", "obj IoU top-60%", "obj IoU mass-60%", "mIoU (Eq. 14) top-60%", "MaskCut mask AP50", "box AP50");
+            .AddColumns("", "top-1", "layer", "AUC", "obj IoU", "mIoU", "MaskCut AP50");
+        table.Columns[1].RightAligned();
+        for (int i = 2; i < 7; i++) table.Columns[i].RightAligned();
         foreach (var m in report.Models)
         {
             var b = m.Scores.Layers[m.Scores.BestLayer];
-            table.AddRow(m.Label, Pct(m.Top1), (b.Layer + 1).ToString(CultureInfo.InvariantCulture), F(b.Auc), F(b.ObjectIouTop), F(b.ObjectIouMass), F(b.MiouTop),
-                F(m.Scores.MaskCut.MaskAp50), F(m.Scores.MaskCut.BoxAp50));
+            table.AddRow(Markup.Escape(m.Label), Pct(m.Top1), (b.Layer + 1).ToString(CultureInfo.InvariantCulture), F(b.Auc), F(b.ObjectIouTop), F(b.MiouTop), F(m.Scores.MaskCut.MaskAp50));
         }
-        var first = report.Models[0].Scores;
-        table.AddRow("[grey]all-foreground[/]", "", "", "0.500", F(first.AllForeground.ObjectIouTop), F(first.AllForeground.ObjectIouMass), F(first.AllForeground.MiouTop), "", "");
-        table.AddRow("[grey]centre prior[/]", "", "", F(first.CentrePrior.Auc), F(first.CentrePrior.ObjectIouTop), F(first.CentrePrior.ObjectIouMass), F(first.CentrePrior.MiouTop), "", "");
         foreach (var m in report.Models)
         {
-            var u = m.Scores.Untrained.MaxBy(s => s.Auc)!;
-            table.AddRow($"[grey]{m.Label} step 0[/]", Pct(m.UntrainedTop1), (u.Layer + 1).ToString(CultureInfo.InvariantCulture), F(u.Auc), F(u.ObjectIouTop), F(u.ObjectIouMass), F(u.MiouTop),
-                F(m.Scores.UntrainedMaskCut.MaskAp50), F(m.Scores.UntrainedMaskCut.BoxAp50));
+            var u = m.Scores.Untrained[m.Scores.BestLayer];
+            table.AddRow($"[grey]{Markup.Escape(m.Label)} step 0[/]", Pct(m.UntrainedTop1), (u.Layer + 1).ToString(CultureInfo.InvariantCulture), F(u.Auc), F(u.ObjectIouTop), F(u.MiouTop), F(m.Scores.UntrainedMaskCut.MaskAp50));
         }
+        var first = report.Models[0].Scores;
+        table.AddRow("[grey]all-foreground[/]", "", "", "0.500", F(first.AllForeground.ObjectIouTop), F(first.AllForeground.MiouTop), "");
+        table.AddRow("[grey]centre prior[/]", "", "", F(first.CentrePrior.Auc), F(first.CentrePrior.ObjectIouTop), F(first.CentrePrior.MiouTop), "");
+        table.Caption(Inv($"held-out images: {report.EvalImages}; chance {Pct(report.Chance)}; IoU thresholds: top-60% of patches; step-0 rows at the trained model's best layer"));
         AnsiConsole.Write(table);
-        foreach (var line in report.Findings) AnsiConsole.WriteLine(line);
+        foreach (var line in report.Findings) AnsiConsole.WriteLine("• " + line);
         AnsiConsole.WriteLine(Inv($"report: {Path.Combine(output, "report.md")} ({report.Seconds / 60:F1} min)"));
     }
 
