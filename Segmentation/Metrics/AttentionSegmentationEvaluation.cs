@@ -44,14 +44,15 @@ public sealed class AttentionScoreAccumulator
 
 /// <summary>
 /// One report line: a layer's mean scores for the model, for the untrained (step-0) model when its maps were given,
-/// and for the all-foreground and centre-prior baselines over exactly the same images.
+/// and for the all-foreground, centre-prior and (when asked for) random-heads baselines over exactly the same images.
 /// </summary>
 public sealed record AttentionSegmentationRow(
     int Layer,
     AttentionScoreMean Model,
     AttentionScoreMean? Untrained,
     AttentionScoreMean AllForeground,
-    AttentionScoreMean CentrePrior);
+    AttentionScoreMean CentrePrior,
+    AttentionScoreMean? RandomHeads);
 
 /// <summary>
 /// Per-layer attention-segmentation scores with their baselines, accumulated image by image. Every layer row
@@ -62,19 +63,28 @@ public sealed record AttentionSegmentationRow(
 /// </summary>
 public sealed class AttentionSegmentationEvaluation
 {
-    private readonly AttentionScoreAccumulator[] _model, _untrained, _allForeground, _centrePrior;
+    private readonly AttentionScoreAccumulator[] _model, _untrained, _allForeground, _centrePrior, _randomHeads;
     private readonly AttentionScoreSettings _settings;
     private readonly double? _centreSigma;
+    private readonly int _randomHeadCount;
+    private readonly Random _random;
 
     /// <param name="layers">Number of layers (rows).</param>
     /// <param name="settings">Thresholds; the defaults are DINO's mass 0.6 and the paper's top 60 %.</param>
     /// <param name="centreSigma">Centre-prior width in patches; null = <see cref="Metrics.CentrePrior.DefaultSigma"/>.</param>
-    public AttentionSegmentationEvaluation(int layers, AttentionScoreSettings? settings = null, double? centreSigma = null)
+    /// <param name="randomHeads">Heads of the random-attention baseline (use the model's head count for a fair best-head
+    /// comparison); 0 leaves it out.</param>
+    /// <param name="randomSeed">Seed of the random baseline; its draws follow the order of the <see cref="Add"/> calls.</param>
+    public AttentionSegmentationEvaluation(int layers, AttentionScoreSettings? settings = null, double? centreSigma = null,
+        int randomHeads = 0, int randomSeed = 0)
     {
         if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers), layers, "need at least one layer");
-        _model = New(layers); _untrained = New(layers); _allForeground = New(layers); _centrePrior = New(layers);
+        if (randomHeads < 0) throw new ArgumentOutOfRangeException(nameof(randomHeads), randomHeads, "head count cannot be negative");
+        _model = New(layers); _untrained = New(layers); _allForeground = New(layers); _centrePrior = New(layers); _randomHeads = New(layers);
         _settings = settings ?? new AttentionScoreSettings();
         _centreSigma = centreSigma;
+        _randomHeadCount = randomHeads;
+        _random = new Random(randomSeed);
     }
 
     public int Layers => _model.Length;
@@ -88,6 +98,7 @@ public sealed class AttentionSegmentationEvaluation
         if (untrainedMaps is not null) _untrained[layer].Add(AttentionSegmentationScore.Measure(untrainedMaps, truth, _settings));
         _allForeground[layer].Add(AttentionSegmentationScore.AllForeground(truth));
         _centrePrior[layer].Add(AttentionSegmentationScore.CentrePrior(truth, _settings, _centreSigma));
+        if (_randomHeadCount > 0) _randomHeads[layer].Add(AttentionSegmentationScore.RandomHeads(truth, _randomHeadCount, _random, _settings));
         return score;
     }
 
@@ -101,7 +112,10 @@ public sealed class AttentionSegmentationEvaluation
         for (int l = 0; l < Layers; l++) Add(l, truth, layerMaps[l], untrainedLayerMaps?[l]);
     }
 
-    /// <summary>One row per layer; <see cref="AttentionSegmentationRow.Untrained"/> is null for a layer given no untrained maps.</summary>
+    /// <summary>
+    /// One row per layer; <see cref="AttentionSegmentationRow.Untrained"/> is null for a layer given no untrained maps,
+    /// <see cref="AttentionSegmentationRow.RandomHeads"/> when the random baseline is off.
+    /// </summary>
     public AttentionSegmentationRow[] Rows()
     {
         var rows = new AttentionSegmentationRow[Layers];
@@ -110,7 +124,8 @@ public sealed class AttentionSegmentationEvaluation
             var untrained = _untrained[l];
             rows[l] = new AttentionSegmentationRow(l, _model[l].Mean(),
                 untrained.Images + untrained.Skipped == 0 ? null : untrained.Mean(),
-                _allForeground[l].Mean(), _centrePrior[l].Mean());
+                _allForeground[l].Mean(), _centrePrior[l].Mean(),
+                _randomHeadCount > 0 ? _randomHeads[l].Mean() : null);
         }
         return rows;
     }

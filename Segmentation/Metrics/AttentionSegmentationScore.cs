@@ -88,6 +88,13 @@ public sealed record AttentionSegmentationScore(
         return Measure(Metrics.CentrePrior.Map(truth.GridHeight, truth.GridWidth, sigma), truth, settings);
     }
 
+    /// <summary>Baseline: <paramref name="heads"/> <see cref="RandomAttention"/> heads drawn from <paramref name="random"/>, scored by <see cref="Measure"/>.</summary>
+    public static AttentionSegmentationScore RandomHeads(PatchTruth truth, int heads, Random random, AttentionScoreSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(truth);
+        return Measure(RandomAttention.Map(heads, truth.GridHeight, truth.GridWidth, random), truth, settings);
+    }
+
     private static (double Miou, double ObjectIou) Ious(IReadOnlyList<bool[]> headMasks, PatchTruth truth)
     {
         // Eq. 14 over exactly {background, object}: both present because the truth is not degenerate

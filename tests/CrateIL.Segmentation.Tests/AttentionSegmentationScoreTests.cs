@@ -217,6 +217,33 @@ public class AttentionSegmentationScoreTests
     }
 
     [Fact]
+    public void Random_heads_baseline_is_a_seeded_softmax_near_chance()
+    {
+        var maps = RandomAttention.Map(3, 4, 4, new Random(7));
+        for (int k = 0; k < 3; k++)
+        {
+            double sum = 0;
+            foreach (float v in maps.Head(k)) { Assert.True(v >= 0); sum += v; }
+            Check.Close(sum, 1, new Tolerance(1e-6, 0), $"random head {k} mass");
+        }
+        Assert.Equal(maps.Values.ToArray(), RandomAttention.Map(3, 4, 4, new Random(7)).Values.ToArray());
+
+        // one random head on a 16×16 grid with a 6×6 object, 400 images: the mean AUC is chance, 0.5. One image's AUC
+        // has SD ≈ √((36 + 220 + 1)/(12·36·220)) ≈ 0.052, so the mean's SD is ≈ 0.0026: ±0.015 is ~6 SD.
+        var object6 = new bool[256];
+        for (int r = 5; r < 11; r++) for (int c = 2; c < 8; c++) object6[r * 16 + c] = true;
+        var truth = PatchTruth.FromPatches(object6, 16, 16);
+        var eval = new AttentionSegmentationEvaluation(1, randomHeads: 1, randomSeed: 11);
+        var anyMaps = RandomAttention.Map(1, 16, 16, new Random(3));
+        for (int i = 0; i < 400; i++) eval.Add(0, truth, anyMaps);
+        var random = eval.Rows()[0].RandomHeads;
+        Assert.NotNull(random);
+        Assert.Equal(400, random.Images);
+        Check.Close(random.BestHeadAuc, 0.5, new Tolerance(0.015, 0), "random-head mean AUC");
+        Assert.Null(new AttentionSegmentationEvaluation(1).Rows()[0].RandomHeads);
+    }
+
+    [Fact]
     public void Maps_on_another_grid_are_rejected()
     {
         var maps = new AttentionMaps(new float[2 * 8], 2, 2, 4);
