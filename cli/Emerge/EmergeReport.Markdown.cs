@@ -54,8 +54,11 @@ internal static partial class EmergeReport
                 Line($"| {m.Label} | {bold}{l + 1}{bold} | {bold}{F(a.Auc)}{bold} | {F(a.ObjectIouTop)} | {F(a.ObjectIouMass)} | {F(a.MiouTop)} | {F(a.MiouMass)} | {F(u.Auc)} | {F(u.ObjectIouTop)} |");
             }
         var b0 = r.Models[0].Scores;
-        Line($"| *all-foreground* | | 0.500 | {F(b0.AllForeground.ObjectIouTop)} | {F(b0.AllForeground.ObjectIouMass)} | {F(b0.AllForeground.MiouTop)} | {F(b0.AllForeground.MiouMass)} | | |");
+        Line($"| *all-foreground* | | {F(b0.AllForeground.Auc)} | {F(b0.AllForeground.ObjectIouTop)} | {F(b0.AllForeground.ObjectIouMass)} | {F(b0.AllForeground.MiouTop)} | {F(b0.AllForeground.MiouMass)} | | |");
         Line($"| *centre prior* | | {F(b0.CentrePrior.Auc)} | {F(b0.CentrePrior.ObjectIouTop)} | {F(b0.CentrePrior.ObjectIouMass)} | {F(b0.CentrePrior.MiouTop)} | {F(b0.CentrePrior.MiouMass)} | | |");
+        Line($"| *random heads* | | {F(b0.RandomHeads.Auc)} | {F(b0.RandomHeads.ObjectIouTop)} | {F(b0.RandomHeads.ObjectIouMass)} | {F(b0.RandomHeads.MiouTop)} | {F(b0.RandomHeads.MiouMass)} | | |");
+        s.AppendLine();
+        Line($"Images scored: {b0.AllForeground.Images} (skipped, object covering no patch or every patch: {b0.AllForeground.Skipped}). The best layer (bold) is the one with the highest best-head AUC, chosen on these images for every model alike. *random heads*: {r.Heads} maps of uniform random values per image, best head as for a model.");
         s.AppendLine();
         s.AppendLine("## MaskCut on the last layer's key features");
         s.AppendLine();

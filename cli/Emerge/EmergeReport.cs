@@ -65,12 +65,16 @@ internal static partial class EmergeReport
         {
             var cb = crate.Scores.Layers[crate.Scores.BestLayer];
             var vb = vit.Scores.Layers[vit.Scores.BestLayer];
-            string direction = cb.Auc > vb.Auc + 0.02 && cb.ObjectIouTop >= vb.ObjectIouTop
-                ? "holds here: CRATE's attention segments the object better than ViT's"
-                : vb.Auc > cb.Auc + 0.02 && vb.ObjectIouTop >= cb.ObjectIouTop
-                    ? "does NOT hold here: ViT's attention segments the object better than CRATE's"
-                    : "is not decided here: the two models' attention segments the object about equally well (AUC within 0.02 or the metrics disagree)";
-            f.Add(Inv($"The paper's direction (CRATE > ViT on attention segmentation) {direction} — best-layer AUC {cb.Auc:F3} vs {vb.Auc:F3}, object IoU {cb.ObjectIouTop:F3} vs {vb.ObjectIouTop:F3}, MaskCut mask AP50 {crate.Scores.MaskCut.MaskAp50:F3} vs {vit.Scores.MaskCut.MaskAp50:F3}."));
+            var (diff, half, n) = EmergeScoring.PairedDifference(crate.Scores.ImageAuc, vit.Scores.ImageAuc);
+            string numbers = Inv($"best-layer AUC {cb.Auc:F3} vs {vb.Auc:F3} (paired difference {diff:+0.000;-0.000} ± {half:F3} over {n} images, 95 %), object IoU {cb.ObjectIouTop:F3} vs {vb.ObjectIouTop:F3}, MaskCut mask AP50 {crate.Scores.MaskCut.MaskAp50:F3} vs {vit.Scores.MaskCut.MaskAp50:F3}");
+            var notLearned = new[] { crate, vit }.Where(m => m.Top1 <= chance + 0.15).Select(m => m.Label).ToArray();
+            string verdict = notLearned.Length > 0
+                ? $"cannot be judged here: {string.Join(" and ", notLearned)} did not clearly learn the task at this budget"
+                : double.IsNaN(diff) ? "cannot be judged here: too few scorable images"
+                : diff - half > 0 ? "holds here: CRATE's attention ranks the object's patches above the background better than ViT's"
+                : diff + half < 0 ? "does NOT hold here: ViT's attention ranks the object's patches better than CRATE's"
+                : "is not decided here: the difference between the two models' attention is within the noise of this many images";
+            f.Add($"The paper's direction (CRATE > ViT on attention segmentation) {verdict} — {numbers}.");
         }
         return f;
     }
@@ -96,8 +100,9 @@ internal static partial class EmergeReport
             table.AddRow($"[grey]{Markup.Escape(m.Label)} step 0[/]", Pct(m.UntrainedTop1), (u.Layer + 1).ToString(CultureInfo.InvariantCulture), F(u.Auc), F(u.ObjectIouTop), F(u.MiouTop), F(m.Scores.UntrainedMaskCut.MaskAp50));
         }
         var first = report.Models[0].Scores;
-        table.AddRow("[grey]all-foreground[/]", "", "", "0.500", F(first.AllForeground.ObjectIouTop), F(first.AllForeground.MiouTop), "");
+        table.AddRow("[grey]all-foreground[/]", "", "", F(first.AllForeground.Auc), F(first.AllForeground.ObjectIouTop), F(first.AllForeground.MiouTop), "");
         table.AddRow("[grey]centre prior[/]", "", "", F(first.CentrePrior.Auc), F(first.CentrePrior.ObjectIouTop), F(first.CentrePrior.MiouTop), "");
+        table.AddRow("[grey]random heads[/]", "", "", F(first.RandomHeads.Auc), F(first.RandomHeads.ObjectIouTop), F(first.RandomHeads.MiouTop), "");
         table.Caption(Inv($"held-out images: {report.EvalImages}; chance {Pct(report.Chance)}; IoU thresholds: top-60% of patches; step-0 rows at the trained model's best layer"));
         AnsiConsole.Write(table);
         foreach (var line in report.Findings) AnsiConsole.WriteLine("• " + line);
