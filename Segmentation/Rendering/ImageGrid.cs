@@ -64,11 +64,11 @@ public sealed class ImageGrid
     public RgbImage Render()
     {
         if (rows.Count == 0) throw new InvalidOperationException("the grid has no rows");
-        using var title = GridFonts.Create(TitleSize, bold: true);
-        using var header = GridFonts.Create(HeaderSize, bold: true);
-        using var label = GridFonts.Create(LabelSize, bold: false);
-        using var caption = GridFonts.Create(CaptionSize, bold: false);
-        using var footer = GridFonts.Create(FooterSize, bold: false);
+        using var title = FigureFonts.Font(TitleSize, bold: true);
+        using var header = FigureFonts.Font(HeaderSize, bold: true);
+        using var label = FigureFonts.Font(LabelSize, bold: false);
+        using var caption = FigureFonts.Font(CaptionSize, bold: false);
+        using var footer = FigureFonts.Font(FooterSize, bold: false);
 
         var tiles = rows.Select(r => r.Cells.Select(c => c is null ? null : Enlarge(c.Image)).ToArray()).ToArray();
         int columns = ColumnHeaders.Count;
@@ -174,29 +174,4 @@ public sealed class ImageGrid
     private static int TextWidth(SKFont font, string text) => (int)Math.Ceiling(font.MeasureText(text));
 
     private static int LineHeight(SKFont font) => (int)Math.Ceiling(font.Metrics.Descent - font.Metrics.Ascent);
-}
-
-/// <summary>
-/// The typeface for figure text: DejaVu Sans when the system has it (asked by family name, then at its usual Debian
-/// path, since Skia's fontconfig-free Linux build may not resolve names), otherwise Skia's default typeface.
-/// </summary>
-internal static class GridFonts
-{
-    private const string Family = "DejaVu Sans";
-    private static readonly string[] KnownFiles = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans.ttf"];
-    private static readonly string[] KnownBoldFiles = ["/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"];
-    private static readonly Lazy<SKTypeface> Regular = new(() => Resolve(SKFontStyle.Normal, KnownFiles));
-    private static readonly Lazy<SKTypeface> Bold = new(() => Resolve(SKFontStyle.Bold, KnownBoldFiles));
-
-    public static SKFont Create(float size, bool bold) =>
-        new(bold ? Bold.Value : Regular.Value, size) { Edging = SKFontEdging.Antialias, Subpixel = true };
-
-    private static SKTypeface Resolve(SKFontStyle style, string[] files)
-    {
-        var named = SKTypeface.FromFamilyName(Family, style);
-        if (named is not null && named.FamilyName == Family && named.GlyphCount > 0) return named;
-        foreach (var file in files)
-            if (File.Exists(file) && SKTypeface.FromFile(file) is { GlyphCount: > 0 } fromFile) return fromFile;
-        return named ?? SKTypeface.Default;
-    }
 }

@@ -1,0 +1,134 @@
+using CrateIL.Segmentation.Rendering;
+using ScottPlot;
+
+namespace CrateIL.Cli.Reporting;
+
+/// <summary>One line of a plot: y against x, both the same length.</summary>
+public sealed record Curve(double[] X, double[] Y)
+{
+    /// <summary>y against 1, 2, …, n (epochs counted from 1).</summary>
+    public static Curve ByEpoch(double[] y) => new([.. Enumerable.Range(1, y.Length).Select(i => (double)i)], y);
+}
+
+/// <summary>
+/// What one model's training recorded, for <see cref="CurvePlots.SaveTrainingFigure"/>: losses on the training and held-out
+/// sets, held-out top-1 accuracy and learning rate (all against the same kind of x, e.g. epoch), and optionally a probe
+/// measured per layer at the end (e.g. the coding rate R(Z) of each layer's output).
+/// </summary>
+public sealed record TrainingCurves(string Model, Curve TrainLoss, Curve HeldOutLoss, Curve HeldOutTop1, Curve LearningRate, Curve? Probe = null);
+
+/// <summary>Line plots of training runs as PNG files, drawn with ScottPlot (text in DejaVu Sans).</summary>
+public static class CurvePlots
+{
+    /// <summary>
+    /// Model colours in order: blue, orange, green, purple (Tableau 10, distinguishable for the common colour-vision
+    /// deficiencies), so CRATE (first) and ViT (second) keep their colours across every figure of a report.
+    /// </summary>
+    public static IReadOnlyList<Color> ModelColors { get; } =
+        [Color.FromHex("#1F77B4"), Color.FromHex("#FF7F0E"), Color.FromHex("#2CA02C"), Color.FromHex("#9467BD")];
+
+    /// <summary>Series up to this many points get markers, so that a handful of epochs reads as measurements, not a smooth curve.</summary>
+    private const int MarkerPointLimit = 40;
+
+    private static readonly Lazy<string> FontName = new(RegisterFont);
+
+    /// <summary>One panel with a line per series (colours in order of <see cref="ModelColors"/>), a legend, axis labels and title.</summary>
+    public static void SaveLines(string path, string title, string xLabel, string yLabel,
+        IReadOnlyList<(string Name, double[] X, double[] Y)> series, int width = 900, int height = 500)
+    {
+        CheckSize(width, height);
+        var plot = NewPlot(title, xLabel, yLabel);
+        for (int i = 0; i < series.Count; i++)
+            AddLine(plot, series[i].Name, new Curve(series[i].X, series[i].Y), ModelColors[i % ModelColors.Count], dashed: false);
+        Finish(plot);
+        plot.SavePng(path, width, height);
+    }
+
+    /// <summary>
+    /// A 2×2 figure comparing models (one colour each): loss (train solid, held-out dashed), held-out top-1 accuracy,
+    /// learning rate, and the per-layer probe (a note in the panel when no model recorded one).
+    /// </summary>
+    public static void SaveTrainingFigure(string path, IReadOnlyList<TrainingCurves> models, string xLabel = "epoch",
+        string probeTitle = "coding rate per layer", string probeXLabel = "layer", string probeYLabel = "R(Z)",
+        int width = 1300, int height = 900)
+    {
+        CheckSize(width, height);
+        if (models.Count == 0) throw new ArgumentException("no models to plot", nameof(models));
+        var loss = NewPlot("loss", xLabel, "cross-entropy");
+        var accuracy = NewPlot("held-out top-1 accuracy", xLabel, "top-1");
+        var learningRate = NewPlot("learning rate", xLabel, "learning rate");
+        var probe = NewPlot(probeTitle, probeXLabel, probeYLabel);
+        for (int m = 0; m < models.Count; m++)
+        {
+            var run = models[m];
+            var color = ModelColors[m % ModelColors.Count];
+            AddLine(loss, $"{run.Model} train", run.TrainLoss, color, dashed: false);
+            AddLine(loss, $"{run.Model} held-out", run.HeldOutLoss, color, dashed: true);
+            AddLine(accuracy, run.Model, run.HeldOutTop1, color, dashed: false);
+            AddLine(learningRate, run.Model, run.LearningRate, color, dashed: false);
+            if (run.Probe is { } p) AddLine(probe, run.Model, p, color, dashed: false);
+        }
+        if (models.All(r => r.Probe is null))
+        {
+            var note = probe.Add.Annotation("no probe recorded", Alignment.MiddleCenter);
+            note.LabelFontName = FontName.Value;
+        }
+        var panels = new[] { loss, accuracy, learningRate, probe };
+        foreach (var panel in panels) Finish(panel);
+        var figure = new Multiplot(panels[0]); // the parameterless constructor adds a blank plot of its own
+        foreach (var panel in panels.Skip(1)) figure.AddPlot(panel);
+        figure.Layout = new ScottPlot.MultiplotLayouts.Grid(2, 2);
+        figure.SavePng(path, width, height);
+    }
+
+    private static Plot NewPlot(string title, string xLabel, string yLabel)
+    {
+        var plot = new Plot();
+        plot.Font.Set(FontName.Value);
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        return plot;
+    }
+
+    private static void AddLine(Plot plot, string name, Curve curve, Color color, bool dashed)
+    {
+        if (curve.X.Length != curve.Y.Length)
+            throw new ArgumentException($"series '{name}' has {curve.X.Length} x values and {curve.Y.Length} y values");
+        if (curve.X.Length == 0) return;
+        var line = plot.Add.Scatter(curve.X, curve.Y, color);
+        line.LegendText = name;
+        line.LineWidth = 2;
+        line.MarkerSize = curve.X.Length <= MarkerPointLimit ? 5 : 0;
+        if (dashed) line.LinePattern = LinePattern.Dashed;
+    }
+
+    private static void Finish(Plot plot)
+    {
+        // A legend only when some line is named; the best corner is unknowable in advance, so it sits outside the data.
+        if (plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().Any(s => !string.IsNullOrEmpty(s.LegendText)))
+            plot.ShowLegend(Edge.Right);
+        plot.Legend.FontName = FontName.Value;
+    }
+
+    private static void CheckSize(int width, int height)
+    {
+        if (width < 100 || height < 100) throw new ArgumentOutOfRangeException(nameof(width), $"figure size {width}×{height} is too small to read (at least 100×100)");
+    }
+
+    /// <summary>
+    /// ScottPlot picks its default font by probing a list of families and here chose DejaVu Serif; use the sans face the
+    /// image grids use, registered from its file when Skia cannot find it by name.
+    /// </summary>
+    private static string RegisterFont()
+    {
+        if (Fonts.GetTypeface(FigureFonts.Family, bold: false, italic: false) is { } found && found.FamilyName == FigureFonts.Family) return FigureFonts.Family;
+        if (FigureFonts.FontFile(bold: false) is { } regular)
+        {
+            Fonts.AddFontFile(FigureFonts.Family, regular, bold: false, italic: false);
+            if (FigureFonts.FontFile(bold: true) is { } bold) Fonts.AddFontFile(FigureFonts.Family, bold, bold: true, italic: false);
+            return FigureFonts.Family;
+        }
+        return Fonts.Default;
+    }
+}
