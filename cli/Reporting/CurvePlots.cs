@@ -65,7 +65,9 @@ public static class CurvePlots
             AddLine(loss, $"{run.Model} train", run.TrainLoss, color, dashed: false);
             AddLine(loss, $"{run.Model} held-out", run.HeldOutLoss, color, dashed: true);
             AddLine(accuracy, run.Model, run.HeldOutTop1, color, dashed: false);
-            AddLine(learningRate, run.Model, run.LearningRate, color, dashed: false);
+            var schedule = AddLine(learningRate, run.Model, run.LearningRate, color, dashed: false);
+            // Models usually share one schedule: wider lines for earlier models keep every colour visible where they coincide.
+            if (schedule is not null) schedule.LineWidth = 2 + 2.5f * (models.Count - 1 - m);
             if (run.Probe is { } p) AddLine(probe, run.Model, p, color, dashed: false);
         }
         if (models.All(r => r.Probe is null))
@@ -91,24 +93,50 @@ public static class CurvePlots
         return plot;
     }
 
-    private static void AddLine(Plot plot, string name, Curve curve, Color color, bool dashed)
+    private static ScottPlot.Plottables.Scatter? AddLine(Plot plot, string name, Curve curve, Color color, bool dashed)
     {
         if (curve.X.Length != curve.Y.Length)
             throw new ArgumentException($"series '{name}' has {curve.X.Length} x values and {curve.Y.Length} y values");
-        if (curve.X.Length == 0) return;
+        if (curve.X.Length == 0) return null;
         var line = plot.Add.Scatter(curve.X, curve.Y, color);
         line.LegendText = name;
         line.LineWidth = 2;
         line.MarkerSize = curve.X.Length <= MarkerPointLimit ? 5 : 0;
         if (dashed) line.LinePattern = LinePattern.Dashed;
+        return line;
     }
 
     private static void Finish(Plot plot)
     {
-        // A legend only when some line is named; the best corner is unknowable in advance, so it sits outside the data.
-        if (plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().Any(s => !string.IsNullOrEmpty(s.LegendText)))
-            plot.ShowLegend(Edge.Right);
-        plot.Legend.FontName = FontName.Value;
+        var lines = plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().ToList();
+        var points = lines.SelectMany(l => l.Data.GetScatterPoints()).ToList();
+        // Epochs and layers are whole numbers; ticks at 0.5 would suggest measurements between them.
+        if (points.Count > 0 && points.All(p => p.X == Math.Round(p.X)))
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        if (lines.Any(l => !string.IsNullOrEmpty(l.LegendText)))
+        {
+            plot.ShowLegend(EmptiestCorner(points));
+            plot.Legend.FontName = FontName.Value;
+        }
+    }
+
+    /// <summary>
+    /// The corner of the data area that the fewest points fall near (a box of 40 % × 35 % of the data range), so the
+    /// legend sits inside the panel without hiding the curves: upper right for falling losses, lower right for rising accuracy.
+    /// </summary>
+    private static Alignment EmptiestCorner(IReadOnlyList<Coordinates> points)
+    {
+        if (points.Count == 0) return Alignment.UpperRight;
+        double x0 = points.Min(p => p.X), x1 = points.Max(p => p.X), y0 = points.Min(p => p.Y), y1 = points.Max(p => p.Y);
+        double w = Math.Max(x1 - x0, 1e-12), h = Math.Max(y1 - y0, 1e-12);
+        int Count(bool right, bool upper) => points.Count(p =>
+            (right ? (x1 - p.X) / w : (p.X - x0) / w) < 0.40 && (upper ? (y1 - p.Y) / h : (p.Y - y0) / h) < 0.35);
+        (Alignment Corner, int Points)[] corners =
+        [
+            (Alignment.UpperRight, Count(right: true, upper: true)), (Alignment.LowerRight, Count(right: true, upper: false)),
+            (Alignment.UpperLeft, Count(right: false, upper: true)), (Alignment.LowerLeft, Count(right: false, upper: false)),
+        ];
+        return corners.MinBy(c => c.Points).Corner;
     }
 
     private static void CheckSize(int width, int height)
