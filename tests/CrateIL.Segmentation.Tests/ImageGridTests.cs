@@ -60,6 +60,8 @@ public class ImageGridTests
         var grid = new ImageGrid(["image", "true mask"]) { Title = "title", Footnote = "each heat map scaled min→max", ColorBar = Colormap.Inferno }
             .AddRow("CRATE #3", new GridCell(Solid(32, 32, 10, 200, 30), "IoU 0.62"), null);
         var rendered = grid.Render();
+        // The colour bar ends in the colour map's maximum, one 10-px-high column of it.
+        Assert.InRange(CountColor(rendered, Colormap.Inferno.Map(1)), 9, 11);
         string path = Path.Combine(Path.GetTempPath(), $"crateil-grid-{Guid.NewGuid():N}.png");
         try
         {
