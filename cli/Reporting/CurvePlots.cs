@@ -97,11 +97,13 @@ public static class CurvePlots
     {
         if (curve.X.Length != curve.Y.Length)
             throw new ArgumentException($"series '{name}' has {curve.X.Length} x values and {curve.Y.Length} y values");
-        if (curve.X.Length == 0) return null;
-        var line = plot.Add.Scatter(curve.X, curve.Y, color);
+        // A run records NaN where it measured nothing (e.g. epochs without evaluation); those points are left out.
+        var kept = Enumerable.Range(0, curve.X.Length).Where(i => double.IsFinite(curve.X[i]) && double.IsFinite(curve.Y[i])).ToArray();
+        if (kept.Length == 0) return null;
+        var line = plot.Add.Scatter(kept.Select(i => curve.X[i]).ToArray(), kept.Select(i => curve.Y[i]).ToArray(), color);
         line.LegendText = name;
         line.LineWidth = 2;
-        line.MarkerSize = curve.X.Length <= MarkerPointLimit ? 5 : 0;
+        line.MarkerSize = kept.Length <= MarkerPointLimit ? 5 : 0;
         if (dashed) line.LinePattern = LinePattern.Dashed;
         return line;
     }

@@ -63,6 +63,17 @@ public sealed class CurvePlotTests : IDisposable
     }
 
     [Fact]
+    public void NonFinitePointsAreLeftOut()
+    {
+        string path = Path.Combine(dir, "gaps.png");
+        CurvePlots.SaveLines(path, "held-out top-1", "epoch", "top-1",
+            [("CRATE", [1, 2, 3, 4], [0.1, double.NaN, 0.5, 0.6]), ("ViT", [1, 2, 3, 4], [double.NaN, double.NaN, double.NaN, double.NaN])], width: 400, height: 300);
+        var img = ImageFile.LoadRgb(path);
+        Assert.Equal((400, 300), (img.Width, img.Height));
+        Assert.True(CountNear(img, (0x1F, 0x77, 0xB4), 8) > 50, "the finite CRATE points were not drawn");
+    }
+
+    [Fact]
     public void MismatchedSeriesLengthsAreRejected()
     {
         Assert.Throws<ArgumentException>(() => CurvePlots.SaveLines(Path.Combine(dir, "bad.png"), "t", "x", "y", [("a", [1, 2], [1])]));
