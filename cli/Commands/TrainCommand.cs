@@ -34,6 +34,11 @@ internal static class TrainCommand
         var depth = new Option<int?>("--depth") { Description = "Override the model depth" };
         var heads = new Option<int?>("--heads") { Description = "Override the head count (dim_head becomes dim/heads)" };
         var dataRate = new Option<bool>("--data-rate") { Description = "Before training, measure how many training samples per second the data yields on 1 and 2 threads" };
+        var recipe = new Option<string?>("--recipe")
+        {
+            Description = "tiny | default | long: train with the emerge recipe (Crate/Training/EmergeRecipe.cs: model shape, optimizer, schedule, steps, streamed data); --data emerge-shapes (default) or fashion-clutter[:<dir>], --variant crate|vit, --seed, --threads, --out apply, the other training options are ignored",
+        };
+        recipe.AcceptOnlyFromAmong("tiny", "default", "long");
         var grid = new Option<FileInfo?>("--save-grid") { Description = "generated data: write the first 32 held-out images and masks as a PNG grid" };
         var model = new Option<string>("--model") { Description = $"'{CiModel}' (32×32, patch 4, dim 192, depth 6, heads 3), a preset ({string.Join(", ", CrateConfig.PresetNames)}) or a config.json", DefaultValueFactory = _ => CiModel };
         var models = new ModelOptions();
@@ -58,7 +63,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a CRATE classifier, printing one line per epoch")
         {
             data, model, epochs, batch, accumulate, lr, wd, warmup, smoothing, clip, optimizer, output, resume, device, threads,
-            seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid,
+            seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -86,10 +91,28 @@ internal static class TrainCommand
             string? resumePath = parse.GetValue(resume)?.FullName;
             if (resumePath is not null) config = CrateCheckpoint.ReadConfig(resumePath);
             string dataSpec = parse.GetValue(data)!;
-            var (train, validation) = OpenProcedural(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize),
-                parse.GetValue(stream), parse.GetValue(augment)!) ?? OpenData(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize));
-            if (config.Classes < train.ClassCount || (resumePath is null && dataSpec != "shapes" && IsProcedural(dataSpec)))
-                config = config with { Classes = train.ClassCount };
+            IDataset train, validation;
+            if (parse.GetValue(recipe) is string budgetName)
+            {
+                var emerge = EmergeRecipe.For(Enum.Parse<EmergeBudget>(budgetName, ignoreCase: true));
+                var which = dataSpec.StartsWith("fashion-clutter", StringComparison.Ordinal) ? EmergeDataset.FashionClutter
+                    : dataSpec is "emerge-shapes" or "shapes" ? EmergeDataset.Shapes
+                    : throw new ArgumentException($"--recipe trains on emerge-shapes or fashion-clutter[:<dir>], not '{dataSpec}'");
+                string? fashionDir = dataSpec.Contains(':') ? dataSpec[(dataSpec.IndexOf(':') + 1)..] : null;
+                (train, var heldOut) = emerge.Data(which, options.Seed, fashionDir);
+                validation = heldOut;
+                config = emerge.Config(parse.GetValue(variant) is string v ? Override(config, v, null, null, null).Variant : CrateVariant.Crate, train.ClassCount);
+                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory };
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"recipe {budgetName}: {emerge.TotalSteps} steps × {options.BatchSize} = {emerge.TotalImages} fresh images, {options.Optimizer} lr {options.LearningRate:G3}, warm-up {options.WarmupSteps}, {emerge.HeldOutImages} held-out images"));
+            }
+            else
+            {
+                (train, validation) = OpenProcedural(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize),
+                    parse.GetValue(stream), parse.GetValue(augment)!) ?? OpenData(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize));
+                if (config.Classes < train.ClassCount || (resumePath is null && dataSpec != "shapes" && IsProcedural(dataSpec)))
+                    config = config with { Classes = train.ClassCount };
+            }
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train);
