@@ -79,7 +79,7 @@ public sealed record EmergeRecipe
         Training = new TrainerOptions
         {
             Optimizer = OptimizerKind.AdamW,
-            LearningRate = 1e-3,
+            LearningRate = 2e-3,
             WeightDecay = 0.05,
             Beta1 = 0.9,
             Beta2 = 0.999,
