@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from crate_model import Crate, Patchify  # noqa: E402  (our own CRATE reference, official names)
+from crate_model import Crate  # noqa: E402  (our own CRATE reference, official names)
 
 torch.set_num_threads(2)
 
