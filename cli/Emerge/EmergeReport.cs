@@ -59,6 +59,11 @@ internal static partial class EmergeReport
             var untrainedBest = m.Scores.Untrained.MaxBy(s => s.Auc)!;
             f.Add(Inv($"{m.Label}: best layer {best.Layer + 1} — AUC {best.Auc:F3} (untrained best {untrainedBest.Auc:F3}, centre prior {m.Scores.CentrePrior.Auc:F3}, all-foreground 0.5); object IoU top-60% {best.ObjectIouTop:F3} (all-foreground {m.Scores.AllForeground.ObjectIouTop:F3}, centre prior {m.Scores.CentrePrior.ObjectIouTop:F3})."));
         }
+        var beatsCentre = models.Where(m => m.Scores.Layers[m.Scores.BestLayer].Auc > m.Scores.CentrePrior.Auc).Select(m => m.Label).ToArray();
+        double centre = models.Count > 0 ? models[0].Scores.CentrePrior.Auc : double.NaN;
+        f.Add(beatsCentre.Length == models.Count
+            ? Inv($"Every model's best layer ranks object patches better than the centre prior (AUC {centre:F3}).")
+            : Inv($"The centre prior (a Gaussian bump at the image centre, AUC {centre:F3}) is a strong baseline here because the objects are large and kept inside the image; {(beatsCentre.Length == 0 ? "no model's" : "only " + string.Join(" and ", beatsCentre) + "'s")} attention beats it. Attention above the untrained model and random heads shows learning; above the centre prior it would show localisation a fixed prior cannot give."));
         var crate = models.FirstOrDefault(m => m.Label == "CRATE");
         var vit = models.FirstOrDefault(m => m.Label == "ViT");
         if (crate is not null && vit is not null)
