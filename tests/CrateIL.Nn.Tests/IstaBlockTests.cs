@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
@@ -15,7 +16,7 @@ namespace CrateIL.Nn.Tests;
 /// </summary>
 public class IstaBlockTests
 {
-    private static readonly Tolerance Fp32 = new(2e-5, 1e-5);
+    private static readonly Tolerance Fp32 = LayerTolerances.Ista;
     private const string Prefix = "transformer.layers.0.1.";
 
     private sealed record Expected(double[] Y, double[] Dx, double[] DGamma, double[] DBeta, double[] DDict);
