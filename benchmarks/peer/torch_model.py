@@ -15,6 +15,7 @@ Run (Debian's python3-torch):
 Median (and best) of --iters timed steps after --warmup untimed ones.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -68,6 +69,13 @@ if args.precision == "bf16" and not args.device.startswith("cuda"):
     raise SystemExit("--precision bf16 is for CUDA only")
 
 
+def autocast():
+    # Only built for bf16: on a CPU-only torch, even a disabled CUDA autocast initialises CUDA and fails.
+    if args.precision == "bf16":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def sync():
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -97,14 +105,13 @@ def main():
         t0 = time.perf_counter()
         if train:
             optimizer.zero_grad(set_to_none=False)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+            with autocast():
                 logits, _ = model(images)
                 loss = F.cross_entropy(logits, labels)
             loss.backward()
             optimizer.step()
         else:
-            with torch.inference_mode(), torch.autocast(device_type="cuda", dtype=torch.bfloat16,
-                                                        enabled=args.precision == "bf16"):
+            with torch.inference_mode(), autocast():
                 model(images)
         sync()
         return (time.perf_counter() - t0) * 1e3
