@@ -128,7 +128,7 @@ def main():
                 failed = True
             continue
         prec = t.get("precision", "fp32")
-        vs = f"; CrateIL/PyTorch time {crate_ms / t["ms_per_step"]:.3g}x" if crate_ms else ""
+        vs = f"; CrateIL/PyTorch time {crate_ms / t['ms_per_step']:.3g}x" if crate_ms else ""
         info = "" if prec == "fp32" else " (information)"
         row(f"PyTorch {t['torch']} {prec}{info} train b{t['batch']}", f"{t['ms_per_step']:9.1f} ms", None, None,
             f"{t['images_per_s']:.1f} img/s{vs}")
