@@ -8,6 +8,10 @@
 #                         shared/Microsoft.NETCore.App/<version> (about 26 MB compressed)
 #   manifest.txt          versions, sizes, the commit packed
 # and fails if the folder exceeds 64 MiB (the most one command may send to the GPU machine).
+# Environment: PACK_NO_BUILD=1 publishes the existing build (after `dotnet build -c $PACK_CONFIGURATION`, e.g. by
+#   test.sh); PACK_CONFIGURATION (default Release); PACK_XZ_LEVEL (default 6: the runtime is 26 MB, about 2 minutes
+#   on 2 cores; 1: 29 MB in 20 s). The runtime archive is reused while the installed version is the same (delete
+#   dotnet-runtime.* in the pack folder to recompress).
 # benchmarks/gpu/run.sh unpacks both and runs there with only `bash`, `tar`, `xz` and `python3`.
 # Exit: 0 packed; 1 a step failed; 3 nothing to pack from (no SDK or no linux-x64 runtime here).
 set -uo pipefail
@@ -15,6 +19,10 @@ cd "$(dirname "$0")/../.." || exit 1
 repo=$(pwd)
 pack=${1:-artifacts/gpu-pack}
 limit_bytes=$((64 * 1024 * 1024))
+configuration=${PACK_CONFIGURATION:-Release}
+level=${PACK_XZ_LEVEL:-6}
+case "$level" in [0-9]) ;; *) echo "pack.sh: PACK_XZ_LEVEL must be 0-9, not '$level'" >&2; exit 1 ;; esac
+no_build=(); [ "${PACK_NO_BUILD:-0}" = 1 ] && no_build=(--no-build)
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 say() { echo "pack.sh: $*"; }
@@ -42,11 +50,11 @@ pack=$(cd "$pack" && pwd)
 work=$(mktemp -d -t crateil-pack-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-say "publishing cli (Release, framework-dependent) ..."
+say "publishing cli ($configuration, framework-dependent${no_build:+, from the existing build}) ..."
 # No -r: a RID-specific publish would restore and rebuild every project for linux-x64 beside the normal build.
 # The framework-dependent build is portable already, and Directory.Build.targets keeps only this machine's
 # (linux-x64) native libraries.
-if ! dotnet publish cli/CrateIL.Cli.csproj -c Release -o "$work/app" -nologo -v q >"$work/publish.log" 2>&1; then
+if ! dotnet publish cli/CrateIL.Cli.csproj -c "$configuration" "${no_build[@]}" -o "$work/app" -nologo -v q >"$work/publish.log" 2>&1; then
   tail -20 "$work/publish.log"; say "publish failed"; exit 1
 fi
 grep -q '"name": "Microsoft.NETCore.App"' "$work/app/crate.runtimeconfig.json" || { say "crate.runtimeconfig.json names no Microsoft.NETCore.App"; exit 1; }
@@ -55,7 +63,7 @@ find "$work/app/runtimes" -mindepth 1 -maxdepth 1 -type d ! -name 'linux-x64' -e
 rm -f "$work/app"/*.pdb
 
 say "compressing the app ..."
-tar -C "$work/app" -cf - . | xz -6 -T2 >"$pack/crate-app.tar.xz" || { say "compressing the app failed"; exit 1; }
+tar -C "$work/app" -cf - . | xz "-$level" -T2 >"$pack/crate-app.tar.xz" || { say "compressing the app failed"; exit 1; }
 
 # The runtime is large and changes only with the installed version: reuse an archive of the same version.
 stamp="$runtime_version $(basename "$fxr_dir") $dotnet_root"
@@ -65,7 +73,7 @@ else
   say "compressing the .NET runtime $runtime_version from $dotnet_root (about a minute) ..."
   rm -f "$pack/dotnet-runtime.stamp"
   if ! tar -C "$dotnet_root" -cf - dotnet LICENSE.txt ThirdPartyNotices.txt "host/fxr/$(basename "$fxr_dir")" \
-        "shared/Microsoft.NETCore.App/$runtime_version" 2>"$work/tar.err" | xz -6 -T2 >"$pack/dotnet-runtime.tar.xz"; then
+        "shared/Microsoft.NETCore.App/$runtime_version" 2>"$work/tar.err" | xz "-$level" -T2 >"$pack/dotnet-runtime.tar.xz"; then
     cat "$work/tar.err"; say "compressing the runtime failed"; exit 1
   fi
   echo "$stamp" >"$pack/dotnet-runtime.stamp"
@@ -76,7 +84,7 @@ dirty=$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null | gre
 {
   echo "packed: $(date -u +%Y-%m-%dT%H:%M:%SZ) from commit $commit$dirty"
   echo "runtime: Microsoft.NETCore.App $runtime_version, hostfxr $(basename "$fxr_dir")"
-  echo "app: crate (cli/), framework-dependent, linux-x64"
+  echo "app: crate (cli/, $configuration), framework-dependent, linux-x64"
   echo "run there: benchmarks/gpu/run.sh [--device cuda] [OUT_DIR]"
 } >"$pack/manifest.txt"
 
