@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
@@ -162,6 +163,7 @@ internal static class SelftestCommand
             }),
             compile = run.Jit.Select(j => new { check = j.Check, shape = j.Shape, cold_ms = j.Cold.TotalMilliseconds, warm_ms = j.Warm.TotalMilliseconds }),
         };
-        return JsonSerializer.Serialize(payload, new JsonSerializerOptions { WriteIndented = true });
+        // Relaxed escaping keeps ×, γ and ² readable; the output is never embedded in HTML.
+        return JsonSerializer.Serialize(payload, new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 }
