@@ -4,7 +4,7 @@ using CrateIL.Compute.Devices;
 namespace CrateIL.Compute.Verification;
 
 /// <summary>One compared output of a self-test case: op, shape, errors, the bound and the verdict.</summary>
-/// <param name="Group">"op", "block" or "model".</param>
+/// <param name="Group">"op", "block", "optim" or "model".</param>
 /// <param name="Check">What ran, e.g. "gemm NT" or "layernorm backward".</param>
 /// <param name="Output">The compared tensor, e.g. "C", "dx", "dγ"; "error" when the case threw.</param>
 /// <param name="Error">The exception message when the case threw (then <paramref name="Passed"/> is false).</param>

@@ -10,8 +10,8 @@ namespace CrateIL.Nn.Verification;
 
 /// <summary>
 /// The Nn half of <c>crate selftest</c>: every layer and block (Linear, LayerNorm, patch embedding, MSSA, MHSA, ISTA,
-/// MLP, classification head), forward and backward with parameter gradients, on the run's device against the float64
-/// references beside each layer, under <see cref="LayerTolerances"/>.
+/// MLP, classification head, dropout), forward and backward with parameter gradients, and five steps of each optimizer (AdamW,
+/// Lion, SGD), on the run's device against the float64 references beside each layer, under <see cref="LayerTolerances"/>.
 /// </summary>
 public static class LayerSelfTest
 {
@@ -25,6 +25,31 @@ public static class LayerSelfTest
         IstaBlocks(run);
         MlpBlocks(run);
         Heads(run);
+        Dropouts(run);
+        Optimizers(run);
+    }
+
+    /// <summary>
+    /// Dropout's mask is a hash of (seed, step, index), the same on every backend: forward and backward against the
+    /// float64 map, within one rounding of the scale (the unit tests demand bit equality with the float32 map).
+    /// </summary>
+    private static void Dropouts(SelfTestRun run)
+    {
+        int[] lengths = run.Reduced ? [7, 65] : run.Quick ? [785] : [1, 7, 65, 785, 35001];
+        foreach (int n in lengths)
+            run.Case("block", "dropout", $"{n} p0.3", c =>
+            {
+                var dev = run.Device;
+                var layer = new Dropout(0.3f, seed: 42);
+                var xh = Normal(91, n);
+                var dyh = Normal(92, n);
+                using var x = dev.FromHost(xh, n); using var y = Poisoned(dev, n);
+                using var dy = dev.FromHost(dyh, n); using var dx = Poisoned(dev, n);
+                layer.Forward(x, y, step: 5);
+                layer.Backward(dy, dx);
+                c.Compare("y", y.ToArray(), DropoutReference.Forward(ToDouble(xh), 0.3f, 42, 5), OpTolerances.Arithmetic);
+                c.Compare("dx", dx.ToArray(), DropoutReference.Forward(ToDouble(dyh), 0.3f, 42, 5), OpTolerances.Arithmetic);
+            });
     }
 
     /// <summary>
@@ -340,5 +365,54 @@ public static class LayerSelfTest
                     CompareGrad(c, store, "mlp_head.1.weight", rdw, bwd);
                     CompareGrad(c, store, "mlp_head.1.bias", rdbias, bwd);
                 });
+    }
+
+    /// <summary>Five steps of each optimizer over parameters of odd sizes with mixed decay flags, against the float64 rules.</summary>
+    private static void Optimizers(SelfTestRun run)
+    {
+        (string Name, int Length, bool Decay)[] layout = run.Reduced
+            ? [("a", 7, true), ("b", 1, false), ("c", 33, true)]
+            : [("a", 785, true), ("b", 1, false), ("c", 127, true), ("d", 65, false), ("e", 35001, true)];
+        int n = layout.Sum(p => p.Length);
+        foreach (var optimizer in new[] { "adamw", "lion", "sgd", "sgd (nesterov)" })
+            run.Case("optim", optimizer, $"{n} in {layout.Length} tensors, 5 steps", c =>
+            {
+                const double lr = 0.01, wd = 0.3;
+                const Optim.WeightDecayScope Flagged = Optim.WeightDecayScope.DecayFlaggedOnly;
+                var initial = Uniform(1, n);
+                using var store = new ParameterStore();
+                foreach (var (name, length, decay) in layout) store.Add(name, [length], ParameterInit.Zeros, decay: decay);
+                store.Build(run.Device);
+                store.Values.CopyFrom(initial);
+                var decayMask = layout.SelectMany(p => Enumerable.Repeat(p.Decay, p.Length)).ToArray();
+                using Optim.Optimizer opt = optimizer switch
+                {
+                    "adamw" => new Optim.AdamW(store, lr, wd, decayScope: Flagged),
+                    "lion" => new Optim.Lion(store, lr, wd, decayScope: Flagged),
+                    "sgd" => new Optim.Sgd(store, lr, momentum: 0.9, dampening: 0.2, weightDecay: wd, decayScope: Flagged),
+                    _ => new Optim.Sgd(store, lr, momentum: 0.8, weightDecay: wd, nesterov: true, decayScope: Flagged),
+                };
+                var p = ToDouble(initial);
+                var s1 = new double[n];
+                var s2 = new double[n];
+                for (int step = 1; step <= 5; step++)
+                {
+                    var g = Normal(100 + step, n, std: 0.5f);
+                    for (int i = 0; i < n; i += 13) g[i] = 0f;   // exact zeros exercise sign(0) and zero gradients
+                    store.Grads.CopyFrom(g);
+                    opt.Step();
+                    var gd = ToDouble(g);
+                    switch (optimizer)
+                    {
+                        case "adamw": Optim.OptimizerReference.AdamW(p, gd, s1, s2, decayMask, step, lr, wd); break;
+                        case "lion": Optim.OptimizerReference.Lion(p, gd, s1, decayMask, lr, wd); break;
+                        case "sgd": Optim.OptimizerReference.Sgd(p, gd, s1, decayMask, step, lr, momentum: 0.9, dampening: 0.2, wd: wd); break;
+                        default: Optim.OptimizerReference.Sgd(p, gd, s1, decayMask, step, lr, momentum: 0.8, wd: wd, nesterov: true); break;
+                    }
+                }
+                c.Compare("parameters", store.Values.ToArray(), p, LayerTolerances.OptimizerStep);
+                c.Compare(opt.State[0].Name, opt.State[0].Tensor.ToArray(), s1, LayerTolerances.OptimizerStep);
+                if (optimizer == "adamw") c.Compare(opt.State[1].Name, opt.State[1].Tensor.ToArray(), s2, LayerTolerances.AdamSecondMoment);
+            });
     }
 }

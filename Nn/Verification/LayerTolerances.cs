@@ -23,6 +23,12 @@ public static class LayerTolerances
     public static readonly Tolerance HeadForward = new(2e-5, 1e-4);
     public static readonly Tolerance HeadBackward = new(1e-4, 1e-4);
 
+    /// <summary>Optimizer steps (AdamW, Lion, SGD): parameters and first-moment/momentum state after a few steps.</summary>
+    public static readonly Tolerance OptimizerStep = new(2e-6, 2e-6);
+
+    /// <summary>AdamW's second moment (squares of gradients, small values).</summary>
+    public static readonly Tolerance AdamSecondMoment = new(1e-9, 2e-6);
+
     /// <summary>
     /// MSSA and MHSA blocks, normwise: |a − e| ≤ 1e-5·max|e| + 1e-5·|e|. Element-wise relative error alone is not
     /// achievable for entries that are sums of cancelling terms (near-zero gradient entries); measured worst cases

@@ -103,13 +103,13 @@ internal static class SelftestCommand
                 Console.WriteLine($"    {j.Check} {j.Shape}: {Ms(j.Compilation)}");
         }
         Console.WriteLine();
-        string header = string.Format(CultureInfo.InvariantCulture, "{0,-5} {1,-28} {2,-26} {3,-44} {4,10} {5,10} {6,8}  {7,-22} {8}",
+        string header = string.Format(CultureInfo.InvariantCulture, "{0,-5} {1,-28} {2,-30} {3,-44} {4,10} {5,10} {6,8}  {7,-22} {8}",
             "group", "check", "shape", "output", "max abs", "max rel", "/bound", "tolerance", "pass");
         Console.WriteLine(header);
         foreach (var row in run.Rows)
         {
             string tol = row.Error is not null && row.Output == "error" ? "" : row.Tolerance.ToString();
-            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0,-5} {1,-28} {2,-26} {3,-44} {4,10} {5,10} {6,8}  {7,-22} {8}",
+            Console.WriteLine(string.Format(CultureInfo.InvariantCulture, "{0,-5} {1,-28} {2,-30} {3,-44} {4,10} {5,10} {6,8}  {7,-22} {8}",
                 row.Group, row.Check, row.Shape, row.Output, F(row.MaxAbsError), F(row.MaxRelError),
                 double.IsNaN(row.WorstRatio) ? "—" : row.WorstRatio.ToString("F3", CultureInfo.InvariantCulture), tol, row.Passed ? "ok" : "FAIL"));
             if (row.Error is not null) Console.WriteLine($"      {row.Error}");

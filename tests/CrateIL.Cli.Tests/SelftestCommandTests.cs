@@ -36,8 +36,8 @@ public class SelftestCommandTests
             "gemm NN", "gemm NT", "gemm TN", "gemm TT", "add", "multiply", "scale", "axpy", "bias add", "bias add backward",
             "relu", "soft threshold", "soft threshold (symmetric)", "gelu (erf)", "gelu (tanh)", "softmax", "layernorm",
             "cross-entropy", "reduce sum", "reduce max", "reduce l2norm",
-            "linear", "layernorm layer", "patch embedding", "mssa block", "mhsa block", "ista block", "mlp block", "head (cls)",
-            "crate-t train step", "vit-t train step",
+            "linear", "layernorm layer", "patch embedding", "mssa block", "mhsa block", "ista block", "mlp block", "head (cls)", "dropout",
+            "adamw", "lion", "sgd", "sgd (nesterov)", "crate-t train step", "vit-t train step",
         })
             Assert.Contains(expected, checks);
         // The odd sizes of the issue: 1, 7, 65 and 785 appear among the shapes.
