@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, runnable where only a driver exists (no .NET SDK): one command, under 10 minutes, that
-#   1. unpacks the runtime and app made by benchmarks/gpu/pack.sh into a temp dir and points DOTNET_ROOT at it,
+#   1. unpacks the runtime and app made by benchmarks/gpu/pack.sh into a temp dir (xz and tar, or Python's tarfile)
+#      and points DOTNET_ROOT at it,
 #   2. runs `crate selftest --device cuda --json` (every op, block and a model step against the float64 references),
 #   3. times SGEMM 1024³, 2048³, 4096³ (NN, NT, TN), the MSSA and ISTA blocks (dim 768, N 785 and 3137, batch 64)
 #      and a CRATE-B/8 @224 training step (`crate bench ... --json`),
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --device=*) device=${1#*=}; shift ;;
     --smoke) smoke=1; shift ;;
     --pack) [ $# -ge 2 ] || { echo "run.sh: --pack needs a folder" >&2; exit 2; }; pack=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) results=$1; shift ;;
   esac
@@ -37,7 +38,14 @@ case "$device" in cuda*|cpu*|opencl*|ilgpu-cpu*) ;; *) echo "run.sh: --device mu
 if [ ! -f "$pack/crate-app.tar.xz" ] || [ ! -f "$pack/dotnet-runtime.tar.xz" ]; then
   echo "run.sh: no pack in $pack: run benchmarks/gpu/pack.sh on a machine with the .NET SDK first" >&2; exit 2
 fi
-for tool in tar xz; do command -v "$tool" >/dev/null 2>&1 || { echo "run.sh: $tool is missing" >&2; exit 2; }; done
+# unpack ARCHIVE DIR: with xz and tar, or else Python's tarfile (lzma is in its standard library).
+if command -v xz >/dev/null 2>&1 && command -v tar >/dev/null 2>&1; then
+  unpack() { xz -dc "$1" | tar -C "$2" -xf -; }
+elif command -v python3 >/dev/null 2>&1; then
+  unpack() { python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; }
+else
+  echo "run.sh: neither xz and tar nor python3 here: cannot unpack" >&2; exit 2
+fi
 if [ "${device%%:*}" = cuda ] && ! nvidia-smi -L >/dev/null 2>&1; then
   echo "run.sh: no NVIDIA GPU here (nvidia-smi finds none); --device cpu checks the pack and this script" >&2; exit 2
 fi
@@ -57,7 +65,7 @@ note() { echo "$*" | tee -a "$log"; }
 
 # ---- runtime and app ----------------------------------------------------------------------------------------------
 mkdir -p "$tmp/dotnet" "$tmp/app"
-if ! xz -dc "$pack/dotnet-runtime.tar.xz" | tar -C "$tmp/dotnet" -xf - || ! xz -dc "$pack/crate-app.tar.xz" | tar -C "$tmp/app" -xf -; then
+if ! unpack "$pack/dotnet-runtime.tar.xz" "$tmp/dotnet" || ! unpack "$pack/crate-app.tar.xz" "$tmp/app"; then
   echo "run.sh: unpacking $pack failed" >&2; exit 2
 fi
 export DOTNET_ROOT=$tmp/dotnet
