@@ -280,20 +280,14 @@ public static class LayerSelfTest
                     using var dx = Poisoned(dev, batch, tokens, dim);
                     block.Forward(x, y);
                     block.Backward(dy, dx);
-                    // The block is LN → ISTA (no residual): compose the two float64 references.
-                    bool symmetric = kind == ThresholdKind.Symmetric;
-                    var gamma = v[pre + "norm.weight"];
-                    var dict = v[pre + "fn.weight"];
-                    var (z, mean, rstd) = LayerNormReference.Forward(ToDouble(xh), gamma, v[pre + "norm.bias"], rows, dim);
-                    var ry = IstaReference.Forward(z, dict, rows, dim, block.Eta, block.Lambda, symmetric);
-                    var (dz, ddict) = IstaReference.Backward(z, dict, ToDouble(dyh), rows, dim, block.Eta, block.Lambda, symmetric);
-                    var (rdx, rdg, rdb) = LayerNormReference.Backward(dz, ToDouble(xh), gamma, mean, rstd, rows, dim);
+                    var r = IstaBlockReference.Run(ToDouble(xh), v[pre + "norm.weight"], v[pre + "norm.bias"], v[pre + "fn.weight"],
+                        ToDouble(dyh), rows, dim, block.Eta, block.Lambda, kind == ThresholdKind.Symmetric);
                     var tol = LayerTolerances.Ista;
-                    c.Compare("y", y.ToArray(), ry, tol);
-                    c.Compare("dx", dx.ToArray(), rdx, tol);
-                    CompareGrad(c, store, pre + "norm.weight", rdg, tol);
-                    CompareGrad(c, store, pre + "norm.bias", rdb, tol);
-                    CompareGrad(c, store, pre + "fn.weight", ddict, tol);
+                    c.Compare("y", y.ToArray(), r.Y, tol);
+                    c.Compare("dx", dx.ToArray(), r.Dx, tol);
+                    CompareGrad(c, store, pre + "norm.weight", r.DGamma, tol);
+                    CompareGrad(c, store, pre + "norm.bias", r.DBeta, tol);
+                    CompareGrad(c, store, pre + "fn.weight", r.DDict, tol);
                 });
     }
 
