@@ -70,7 +70,7 @@ if ! unpack "$pack/dotnet-runtime.tar.xz" "$tmp/dotnet" || ! unpack "$pack/crate
 fi
 export DOTNET_ROOT=$tmp/dotnet
 unset DOTNET_HOST_PATH MSBuildExtensionsPath MSBuildSDKsPath
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the repo
 crate=("$DOTNET_ROOT/dotnet" "$tmp/app/crate.dll")   # an array, not a function: `timeout` runs it
 
 {
