@@ -30,6 +30,13 @@ if ! dotnet build CrateIL.sln -c Release -warnaserror -nologo -v q; then
 fi
 
 passed=0; failed=0; skipped=0; status=0
+
+# The README's library example (samples/QuickStart) must build (above) and run.
+if sample=$(dotnet samples/QuickStart/bin/Release/net10.0/QuickStart.dll 2>&1); then
+  echo "samples/QuickStart: $sample"; passed=$((passed + 1))
+else
+  echo "samples/QuickStart FAILED: $sample"; failed=$((failed + 1)); status=1
+fi
 for proj in tests/*.Tests/*.Tests.csproj; do
   name=$(basename "$proj" .csproj)
   log=$(mktemp)

@@ -17,6 +17,14 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EmergeCommand.Create());
         root.Subcommands.Add(SelftestCommand.Create());
-        return root.Parse(args).Invoke();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && args.Length > 0)
+        {
+            // One line and exit code 2 for a mistyped command line, like every other user error (no usage dump).
+            string command = parse.CommandResult.Command == root ? "crate" : "crate " + parse.CommandResult.Command.Name;
+            Console.Error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => string.Join(' ', e.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))))} (see '{command} --help')");
+            return 2;
+        }
+        return parse.Invoke();
     }
 }

@@ -273,14 +273,45 @@ internal static class ShapeRenderer
         }
     }
 
-    public static ShapePlacement Render(int side, ref SampleRandom rng, Span<float> canvas, Span<double> scratch, Span<byte> rgb, Span<bool> mask)
+    public static ShapePlacement Render(int side, ShapesInClutterSettings settings, ref SampleRandom rng, Span<float> canvas, Span<double> scratch,
+        Span<byte> rgb, Span<bool> mask)
     {
         // The label is the stream's first draw, so GetLabel needs no rendering.
-        var kind = (ShapeKind)rng.NextInt(ShapesInClutter.ShapeCount);
+        var kind = settings.Classes[rng.NextInt(settings.Classes.Count)];
 
+        Clutter(side, settings.MinBlobs, settings.MaxBlobs, settings.MinStrokes, settings.MaxStrokes, ref rng, canvas, scratch);
+
+        // The object: bounding circle MinDiameter–MaxDiameter of the side across, entirely inside the frame.
+        double radius = rng.Uniform(settings.MinDiameter, settings.MaxDiameter) * side / 2;
+        double ocx = rng.Uniform(radius + 1, side - radius - 1), ocy = rng.Uniform(radius + 1, side - radius - 1);
+        double rotation = rng.Uniform(0, Tau);
+        var local = MeanColour(canvas, side, ocx - radius, ocy - radius, ocx + radius, ocy + radius);
+        // Colours from the same distribution, redrawn (up to ContrastAttempts times) until the object's mean colour stands
+        // off the clutter under it, so the shape is visible without making colour a give-away.
+        Texture objectTexture = default;
+        for (int attempt = 0; attempt < settings.ContrastAttempts; attempt++)
+        {
+            objectTexture = Texture.Random(ref rng, side, RandomColour(ref rng), RandomColour(ref rng));
+            if (objectTexture.Mean.DistanceTo(local) >= settings.MinContrast) break;
+        }
+        mask.Slice(0, side * side).Clear();
+        Fill(canvas, side, ocx - radius, ocy - radius, ocx + radius, ocy + radius,
+            new ObjectRegion(kind, ocx, ocy, radius, rotation), objectTexture, 4, mask);
+
+        AddNoiseAndQuantise(side, ref rng, canvas, rgb);
+        return new ShapePlacement(kind, ocx, ocy, radius, rotation);
+    }
+
+    /// <summary>
+    /// The scene without the object: a smooth background, then [minBlobs, maxBlobs] distractor blobs and
+    /// [minStrokes, maxStrokes] strokes, all coloured from <see cref="RandomColour"/>.
+    /// </summary>
+    internal static void Clutter(int side, int minBlobs, int maxBlobs, int minStrokes, int maxStrokes, ref SampleRandom rng,
+        Span<float> canvas, Span<double> scratch)
+    {
         Background(side, ref rng, canvas, scratch);
 
-        int blobs = rng.NextInt(1, 3);
+        int blobs = rng.NextInt(minBlobs, maxBlobs);
         for (int b = 0; b < blobs; b++)
         {
             // Blobs are kept smaller than most objects and clearly lumpy, so that none passes for a disk.
@@ -292,7 +323,7 @@ internal static class ShapeRenderer
             Fill(canvas, side, cx - reach, cy - reach, cx + reach, cy + reach, region, tex, 2, default);
         }
 
-        int strokes = rng.NextInt(1, 4);
+        int strokes = rng.NextInt(minStrokes, maxStrokes);
         for (int k = 0; k < strokes; k++)
         {
             double x0 = rng.Uniform(-0.1, 1.1) * side, y0 = rng.Uniform(-0.1, 1.1) * side;
@@ -301,24 +332,11 @@ internal static class ShapeRenderer
             double half = rng.Uniform(0.5, Math.Max(1.0, 0.025 * side));
             FillStroke(canvas, side, x0, y0, x1, y1, x2, y2, half, RandomColour(ref rng), scratch.Slice(StrokeScratchOffset(side), side * side));
         }
+    }
 
-        // The object: bounding circle 25–60 % of the side across, entirely inside the frame.
-        double radius = rng.Uniform(0.25, 0.60) * side / 2;
-        double ocx = rng.Uniform(radius + 1, side - radius - 1), ocy = rng.Uniform(radius + 1, side - radius - 1);
-        double rotation = rng.Uniform(0, Tau);
-        var local = MeanColour(canvas, side, ocx - radius, ocy - radius, ocx + radius, ocy + radius);
-        // Colours from the same distribution, redrawn (up to 10 times) until the object's mean colour stands off the
-        // clutter under it, so the shape is visible without making colour a give-away.
-        Texture objectTexture = default;
-        for (int attempt = 0; attempt < 10; attempt++)
-        {
-            objectTexture = Texture.Random(ref rng, side, RandomColour(ref rng), RandomColour(ref rng));
-            if (objectTexture.Mean.DistanceTo(local) >= 0.3) break;
-        }
-        mask.Slice(0, side * side).Clear();
-        Fill(canvas, side, ocx - radius, ocy - radius, ocx + radius, ocy + radius,
-            new ObjectRegion(kind, ocx, ocy, radius, rotation), objectTexture, 4, mask);
-
+    /// <summary>Adds pixel noise of a random level (1–4 % of full scale) and rounds the canvas to bytes.</summary>
+    internal static void AddNoiseAndQuantise(int side, ref SampleRandom rng, ReadOnlySpan<float> canvas, Span<byte> rgb)
+    {
         // Pixel noise, close to Gaussian and cheap: four 16-bit uniforms from one draw, summed (Irwin–Hall) and scaled
         // to unit variance.
         double noise = rng.Uniform(0.01, 0.04), unit = Math.Sqrt(3.0) / 65536.0;
@@ -329,10 +347,10 @@ internal static class ShapeRenderer
             double g = (sum - 2 * 65535.0) * unit;
             rgb[i] = (byte)Math.Clamp((int)Math.Round((canvas[i] + noise * g) * 255), 0, 255);
         }
-        return new ShapePlacement(kind, ocx, ocy, radius, rotation);
     }
 
-    private static Rgb MeanColour(Span<float> canvas, int side, double xMin, double yMin, double xMax, double yMax)
+    /// <summary>The mean canvas colour over a box (clipped to the image).</summary>
+    internal static Rgb MeanColour(Span<float> canvas, int side, double xMin, double yMin, double xMax, double yMax)
     {
         int x0 = Math.Max(0, (int)xMin), y0 = Math.Max(0, (int)yMin), x1 = Math.Min(side - 1, (int)xMax), y1 = Math.Min(side - 1, (int)yMax);
         double r = 0, g = 0, b = 0;

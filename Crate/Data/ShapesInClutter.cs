@@ -18,14 +18,22 @@ public readonly record struct ShapePlacement(ShapeKind Kind, double CenterX, dou
 /// from one distribution, so colour alone does not find the object. The exact foreground mask comes with each image
 /// (4×4 supersampled coverage ≥ 1/2; the same coverage antialiases the edge). Sample i is a pure function of (seed, i).
 /// The geometry and textures are drawn by a per-pixel rasteriser (signed tests in the object's frame), no graphics library.
+/// <para>
+/// <see cref="ShapesInClutterSettings"/> chooses the classes, object size, clutter and contrast. Sample content is keyed
+/// by a 64-bit sample key under the seed: an indexed set (the constructor) shows key i as sample i, a fixed set for
+/// evaluation; a streamed set (<see cref="Stream"/>) draws a fresh key with the top bit set from the random stream
+/// <see cref="DataLoader"/> hands to <see cref="Load"/>, so every epoch (and every sample of it) brings new images, and
+/// they can never coincide with an indexed sample of the same seed (whose keys are below 2⁶³).
+/// </para>
 /// </summary>
-public sealed class ShapesInClutter : IDataset
+public sealed class ShapesInClutter : IMaskedDataset
 {
     public static int ShapeCount { get; } = Enum.GetValues<ShapeKind>().Length;
 
     private static readonly string[] s_names = Enum.GetNames<ShapeKind>().Select(n => n.ToLowerInvariant()).ToArray();
 
     private readonly ImagePipeline _pipeline;
+    private readonly int[] _labelOfKind;
 
     [ThreadStatic] private static Workspace? t_workspace;
 
@@ -42,7 +50,22 @@ public sealed class ShapesInClutter : IDataset
     /// <param name="imageSize">Side in pixels; a multiple of <paramref name="patchSize"/>, at least 16.</param>
     /// <param name="patchSize">The model's patch size the side must be a multiple of.</param>
     /// <param name="pipeline">Sample transform; default: size kept, ImageNet normalisation.</param>
-    public ShapesInClutter(int count, long seed, int imageSize = 64, int patchSize = 8, ImagePipeline? pipeline = null)
+    /// <param name="settings">Classes, object size, clutter and contrast; default <see cref="ShapesInClutterSettings.Default"/>.</param>
+    public ShapesInClutter(int count, long seed, int imageSize = 64, int patchSize = 8, ImagePipeline? pipeline = null,
+        ShapesInClutterSettings? settings = null)
+        : this(count, seed, imageSize, patchSize, pipeline, settings, streamed: false)
+    {
+    }
+
+    /// <summary>
+    /// A streamed training set: <paramref name="imagesPerEpoch"/> samples per epoch (what the loader and trainer count),
+    /// each one a fresh image keyed by the loader's random stream for (seed, epoch, index); indices carry no content.
+    /// </summary>
+    public static ShapesInClutter Stream(int imagesPerEpoch, long seed, int imageSize = 64, int patchSize = 8, ImagePipeline? pipeline = null,
+        ShapesInClutterSettings? settings = null) =>
+        new(imagesPerEpoch, seed, imageSize, patchSize, pipeline, settings, streamed: true);
+
+    private ShapesInClutter(int count, long seed, int imageSize, int patchSize, ImagePipeline? pipeline, ShapesInClutterSettings? settings, bool streamed)
     {
         if (count <= 0) throw new ArgumentOutOfRangeException(nameof(count), $"sample count {count} must be positive");
         if (patchSize <= 0) throw new ArgumentOutOfRangeException(nameof(patchSize), $"patch size {patchSize} must be positive");
@@ -55,25 +78,43 @@ public sealed class ShapesInClutter : IDataset
         _pipeline = pipeline ?? ImagePipeline.Default;
         if (_pipeline.Channels != 3) throw new ArgumentException("ShapesInClutter images are RGB: use a 3-channel normalisation", nameof(pipeline));
         (Width, Height) = _pipeline.OutputSize(imageSize, imageSize);
+        Settings = (settings ?? ShapesInClutterSettings.Default).Validate();
+        IsStreamed = streamed;
+        _labelOfKind = new int[ShapeCount];
+        Array.Fill(_labelOfKind, -1);
+        for (int k = 0; k < Settings.Classes.Count; k++) _labelOfKind[(int)Settings.Classes[k]] = k;
+        _names = Settings.Classes.Select(c => s_names[(int)c]).ToArray();
     }
+
+    private readonly string[] _names;
+
+    public ShapesInClutterSettings Settings { get; }
+
+    /// <summary>True for a streamed set (<see cref="Stream"/>): sample content comes from the loader's random stream, not the index.</summary>
+    public bool IsStreamed { get; }
 
     public long Seed { get; }
     public int ImageSize { get; }
     public int PatchSize { get; }
     public int Count { get; }
-    public int ClassCount => ShapeCount;
-    public IReadOnlyList<string> ClassNames => s_names;
+    public int ClassCount => _names.Length;
+    public IReadOnlyList<string> ClassNames => _names;
     public int Channels => 3;
     public int Height { get; }
     public int Width { get; }
 
-    private SampleRandom Stream(int index) => SampleRandom.For(Seed, index, 0x5A4E_5E5L);
+    private SampleRandom SampleStream(long key) => SampleRandom.For(Seed, key, 0x5A4E_5E5L);
 
+    /// <summary>The label of the object a shape kind is drawn for, −1 when the settings leave the kind out.</summary>
+    public int LabelOf(ShapeKind kind) => _labelOfKind[(int)kind];
+
+    /// <summary>The label of sample <paramref name="index"/>; a streamed set has none until the loader draws the sample.</summary>
     public int GetLabel(int index)
     {
         DatasetChecks.Index(index, Count);
-        var rng = Stream(index);
-        return rng.NextInt(ShapeCount);
+        if (IsStreamed) throw new InvalidOperationException("a streamed ShapesInClutter sample's content (and label) comes from the loader's random stream, not its index");
+        var rng = SampleStream(index);
+        return rng.NextInt(Settings.Classes.Count);
     }
 
     /// <summary>
@@ -83,15 +124,27 @@ public sealed class ShapesInClutter : IDataset
     public ShapePlacement Render(int index, Span<byte> rgb, Span<bool> mask)
     {
         DatasetChecks.Index(index, Count);
+        if (IsStreamed) throw new InvalidOperationException("a streamed ShapesInClutter has no image per index: render a sample key with RenderKey");
+        return RenderKey(index, rgb, mask);
+    }
+
+    /// <summary>
+    /// Renders the sample with key <paramref name="sampleKey"/> under this set's seed and settings (an indexed set's
+    /// sample i is key i; streamed keys are negative).
+    /// </summary>
+    public ShapePlacement RenderKey(long sampleKey, Span<byte> rgb, Span<bool> mask)
+    {
         int s = ImageSize;
         if (rgb.Length < s * s * 3) throw new ArgumentException($"rgb holds {rgb.Length} bytes; {s * s * 3} are needed", nameof(rgb));
         if (mask.Length < s * s) throw new ArgumentException($"mask holds {mask.Length} entries; {s * s} are needed", nameof(mask));
         var ws = t_workspace ??= new Workspace();
         if (ws.Canvas.Length < s * s * 3) ws.Canvas = new float[s * s * 3];
         if (ws.Scratch.Length < ShapeRenderer.ScratchLength(s)) ws.Scratch = new double[ShapeRenderer.ScratchLength(s)];
-        var rng = Stream(index);
-        return ShapeRenderer.Render(s, ref rng, ws.Canvas.AsSpan(0, s * s * 3), ws.Scratch, rgb, mask);
+        var rng = SampleStream(sampleKey);
+        return ShapeRenderer.Render(s, Settings, ref rng, ws.Canvas.AsSpan(0, s * s * 3), ws.Scratch, rgb, mask);
     }
+
+    int IMaskedDataset.RenderMasked(int index, Span<byte> rgb, Span<bool> mask) => LabelOf(Render(index, rgb, mask).Kind);
 
     /// <summary>Renders sample <paramref name="index"/> into new arrays.</summary>
     public (byte[] Rgb, bool[] Mask, ShapePlacement Placement) Render(int index)
@@ -109,9 +162,13 @@ public sealed class ShapesInClutter : IDataset
         var ws = t_workspace ??= new Workspace();
         if (ws.Rgb.Length < s * s * 3) ws.Rgb = new byte[s * s * 3];
         if (ws.Mask.Length < s * s) ws.Mask = new bool[s * s];
-        var placement = Render(index, ws.Rgb, ws.Mask);
+        DatasetChecks.Index(index, Count);
+        // A streamed sample's key is the stream's first draw (top bit set: never an indexed key); the augmentation
+        // draws after it.
+        long key = IsStreamed ? (long)(random.NextUInt64() | (1UL << 63)) : index;
+        var placement = RenderKey(key, ws.Rgb, ws.Mask);
         _pipeline.Run(ImageView.Interleaved(ws.Rgb.AsSpan(0, s * s * 3), s, s, 3), destination, ref random);
-        return (int)placement.Kind;
+        return _labelOfKind[(int)placement.Kind];
     }
 
     /// <summary>
@@ -130,7 +187,7 @@ public sealed class ShapesInClutter : IDataset
         var mask = new bool[s * s];
         for (int k = 0; k < count; k++)
         {
-            Render(first + k, rgb, mask);
+            RenderKey(first + k, rgb, mask);
             int ox = gap + (k % columns) * tiles * (s + gap), oy = gap + k / columns * (s + gap);
             for (int y = 0; y < s; y++)
             {

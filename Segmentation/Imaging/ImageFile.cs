@@ -75,14 +75,47 @@ public static class ImageFile
             throw new ImageFormatException(source, result == SKCodecResult.IncompleteInput
                 ? "truncated or incomplete image data"
                 : $"decoding failed ({result})");
-        var img = new RgbImage(info.Width, info.Height);
-        for (int i = 0, n = info.Width * info.Height; i < n; i++)
+        return FromRgba(info.Width, info.Height, rgba);
+    }
+
+    /// <summary>Drops the alpha channel of interleaved RGBA8 pixels.</summary>
+    internal static RgbImage FromRgba(int width, int height, ReadOnlySpan<byte> rgba)
+    {
+        var img = new RgbImage(width, height);
+        for (int i = 0, n = width * height; i < n; i++)
         {
             img.Data[i * 3] = rgba[i * 4];
             img.Data[i * 3 + 1] = rgba[i * 4 + 1];
             img.Data[i * 3 + 2] = rgba[i * 4 + 2];
         }
         return img;
+    }
+
+    /// <summary>An opaque RGBA8 Skia bitmap holding the image, for drawing on or encoding; the caller disposes it.</summary>
+    internal static SKBitmap ToBitmap(RgbImage image)
+    {
+        var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        var bitmap = new SKBitmap(info);
+        var rgba = new byte[info.BytesSize];
+        for (int i = 0, n = image.Width * image.Height; i < n; i++)
+        {
+            rgba[i * 4] = image.Data[i * 3];
+            rgba[i * 4 + 1] = image.Data[i * 3 + 1];
+            rgba[i * 4 + 2] = image.Data[i * 3 + 2];
+            rgba[i * 4 + 3] = 255;
+        }
+        Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        return bitmap;
+    }
+
+    /// <summary>Reads an RGBA8 Skia bitmap back into an RGB image.</summary>
+    internal static RgbImage FromBitmap(SKBitmap bitmap)
+    {
+        if (bitmap.ColorType != SKColorType.Rgba8888 || bitmap.RowBytes != bitmap.Width * 4)
+            throw new ArgumentException($"expected an unpadded Rgba8888 bitmap, got {bitmap.ColorType} with {bitmap.RowBytes} bytes a row", nameof(bitmap));
+        var rgba = new byte[bitmap.Info.BytesSize];
+        Marshal.Copy(bitmap.GetPixels(), rgba, 0, rgba.Length);
+        return FromRgba(bitmap.Width, bitmap.Height, rgba);
     }
 
     public static void SavePng(string path, RgbImage image) => Save(path, image, SKEncodedImageFormat.Png, 100);
@@ -96,17 +129,7 @@ public static class ImageFile
 
     private static void Save(string path, RgbImage image, SKEncodedImageFormat format, int quality)
     {
-        var info = new SKImageInfo(image.Width, image.Height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var bitmap = new SKBitmap(info);
-        var rgba = new byte[info.BytesSize];
-        for (int i = 0, n = image.Width * image.Height; i < n; i++)
-        {
-            rgba[i * 4] = image.Data[i * 3];
-            rgba[i * 4 + 1] = image.Data[i * 3 + 1];
-            rgba[i * 4 + 2] = image.Data[i * 3 + 2];
-            rgba[i * 4 + 3] = 255;
-        }
-        Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        using var bitmap = ToBitmap(image);
         using var encoded = bitmap.Encode(format, quality)
             ?? throw new ImageFormatException(path, $"SkiaSharp could not encode {format}");
         using var fs = File.Create(path);

@@ -63,16 +63,11 @@ public static class Overlays
     public static RgbImage Mask(RgbImage image, ReadOnlySpan<bool> mask, int maskHeight, int maskWidth, (byte R, byte G, byte B) color, double alpha = 0.5)
     {
         CheckGrid(mask.Length, maskHeight, maskWidth);
+        // The same nearest-neighbour upsampling as Outline, so a fill and its outline cover the same pixels.
+        var inside = MaskCut.BinaryMasks.ResizeNearest(mask, maskHeight, maskWidth, image.Height, image.Width);
         var outImg = new RgbImage(image.Width, image.Height, (byte[])image.Data.Clone());
-        for (int y = 0; y < image.Height; y++)
-        {
-            int my = Math.Min(maskHeight - 1, (int)Math.Floor(y * (double)maskHeight / image.Height));
-            for (int x = 0; x < image.Width; x++)
-            {
-                int mx = Math.Min(maskWidth - 1, (int)Math.Floor(x * (double)maskWidth / image.Width));
-                if (mask[my * maskWidth + mx]) Blend(image.Data, outImg.Data, y * image.Width + x, color.R, color.G, color.B, alpha);
-            }
-        }
+        for (int p = 0; p < inside.Length; p++)
+            if (inside[p]) Blend(image.Data, outImg.Data, p, color.R, color.G, color.B, alpha);
         return outImg;
     }
 
@@ -89,6 +84,69 @@ public static class Overlays
                 img.Data[dst] = rgb[src]; img.Data[dst + 1] = rgb[src + 1]; img.Data[dst + 2] = rgb[src + 2];
             }
         return img;
+    }
+
+    /// <summary>
+    /// Colours for drawing several masks on one image, in order: saturated and far apart in hue so that neighbouring
+    /// masks stay distinguishable over photos and over each other (cyan, magenta, yellow, lime, orange, blue, red, white).
+    /// </summary>
+    public static IReadOnlyList<(byte R, byte G, byte B)> MaskColors { get; } =
+    [
+        (0, 220, 255), (255, 60, 200), (255, 225, 0), (90, 255, 60),
+        (255, 140, 0), (60, 110, 255), (255, 40, 40), (255, 255, 255),
+    ];
+
+    /// <summary>The image enlarged <paramref name="factor"/> times with nearest neighbours (pixels become blocks).</summary>
+    public static RgbImage Upscale(RgbImage image, int factor) => Grid(image.Data, image.Height, image.Width, factor);
+
+    /// <summary>
+    /// Paints the inner boundary of a binary mask (on the patch grid or at image size, upsampled with nearest
+    /// neighbours) in a solid colour: every masked pixel within <paramref name="thickness"/> pixels (Chebyshev) of an
+    /// unmasked pixel or of the image edge. Pixels outside the mask are never touched, so an outline never hides
+    /// what lies next to the object.
+    /// </summary>
+    public static RgbImage Outline(RgbImage image, ReadOnlySpan<bool> mask, int maskHeight, int maskWidth, (byte R, byte G, byte B) color, int thickness = 1)
+    {
+        CheckGrid(mask.Length, maskHeight, maskWidth);
+        if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "outline thickness must be at least 1 pixel");
+        int w = image.Width, h = image.Height;
+        var inside = MaskCut.BinaryMasks.ResizeNearest(mask, maskHeight, maskWidth, h, w);
+        var outImg = new RgbImage(w, h, (byte[])image.Data.Clone());
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                if (!inside[y * w + x] || !NearOutside(inside, w, h, x, y, thickness)) continue;
+                int o = (y * w + x) * 3;
+                outImg.Data[o] = color.R; outImg.Data[o + 1] = color.G; outImg.Data[o + 2] = color.B;
+            }
+        return outImg;
+    }
+
+    /// <summary>
+    /// Several masks on one image: each filled with its colour from <see cref="MaskColors"/> (cycled) at
+    /// <paramref name="alpha"/> and outlined in the same colour at full strength, later masks drawn over earlier ones.
+    /// </summary>
+    public static RgbImage Masks(RgbImage image, IReadOnlyList<bool[]> masks, int maskHeight, int maskWidth, double alpha = 0.5, int outlineThickness = 1)
+    {
+        var outImg = image;
+        for (int k = 0; k < masks.Count; k++)
+        {
+            var color = MaskColors[k % MaskColors.Count];
+            outImg = Mask(outImg, masks[k], maskHeight, maskWidth, color, alpha);
+            if (outlineThickness > 0) outImg = Outline(outImg, masks[k], maskHeight, maskWidth, color, outlineThickness);
+        }
+        return outImg;
+    }
+
+    private static bool NearOutside(bool[] inside, int w, int h, int x, int y, int radius)
+    {
+        for (int dy = -radius; dy <= radius; dy++)
+            for (int dx = -radius; dx <= radius; dx++)
+            {
+                int nx = x + dx, ny = y + dy;
+                if (nx < 0 || ny < 0 || nx >= w || ny >= h || !inside[ny * w + nx]) return true;
+            }
+        return false;
     }
 
     private static void Blend(byte[] src, byte[] dst, int pixel, byte r, byte g, byte b, double alpha)

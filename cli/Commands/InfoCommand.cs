@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using CrateIL.Compute.Devices;
 using CrateIL.Crate.Checkpoints;
+using CrateIL.Crate.Data;
+using CrateIL.Crate.Training;
 using CrateIL.Crate.IO;
 using CrateIL.Crate.Models;
 using CrateIL.Nn.Layers;
@@ -105,17 +108,35 @@ internal sealed class ModelOptions
 /// <summary>Turns the typed errors of the model commands into one message on stderr and exit code 2.</summary>
 internal static class CliErrors
 {
+    /// <summary>
+    /// Runs a command body: the errors a user can cause (bad arguments, files, devices, data) become one line on stderr
+    /// and exit code 2; a diverged training run exits 3. Anything else is a bug and keeps its stack trace.
+    /// </summary>
     public static int Run(Func<int> action)
     {
         try
         {
             return action();
         }
-        catch (Exception e) when (e is CrateConfigException or CheckpointFormatException or NpyFormatException
-                                      or IOException or UnauthorizedAccessException or ArgumentException)
+        catch (TrainingDivergedException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {OneLine(e)}");
+            return 3;
+        }
+        catch (Exception e) when (e is CrateConfigException or CheckpointFormatException or NpyFormatException or DeviceNotFoundException
+                                      or DatasetException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            Console.Error.WriteLine($"error: {OneLine(e)}");
             return 2;
         }
+    }
+
+    /// <summary>The message as one line, without .NET's "(Parameter 'name')" suffix.</summary>
+    public static string OneLine(Exception e)
+    {
+        string message = e is ArgumentException a && a.ParamName is { } name
+            ? a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal)
+            : e.Message;
+        return string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 }

@@ -21,7 +21,25 @@ internal static class TrainCommand
 
     public static Command Create()
     {
-        var data = new Option<string>("--data") { Description = "shapes | imagefolder:<dir> (with train/ and val/ class folders) | fashion-mnist[:<dir>]", DefaultValueFactory = _ => "shapes" };
+        var data = new Option<string>("--data")
+        {
+            Description = "shapes | emerge-shapes (4 classes, large objects, mild clutter) | fashion-clutter[:<dir>] (Fashion-MNIST items on clutter) | imagefolder:<dir> (with train/ and val/ class folders) | fashion-mnist[:<dir>]",
+            DefaultValueFactory = _ => "shapes",
+        };
+        var stream = new Option<bool>("--stream") { Description = "shapes, emerge-shapes, fashion-clutter: a fresh image for every sample of every epoch (--train-size images per epoch)" };
+        var augment = new Option<string>("--augment") { Description = "shapes, emerge-shapes, fashion-clutter: none | flip | crop (random resized crop, scale 0.5–1, and flip)", DefaultValueFactory = _ => "none" };
+        augment.AcceptOnlyFromAmong("none", "flip", "crop");
+        var variant = new Option<string?>("--variant") { Description = "Override the model's layer variant: crate, vit, crate-mlp, crate-mhsa, crate-sth" };
+        var dim = new Option<int?>("--dim") { Description = "Override the model width" };
+        var depth = new Option<int?>("--depth") { Description = "Override the model depth" };
+        var heads = new Option<int?>("--heads") { Description = "Override the head count (dim_head becomes dim/heads)" };
+        var dataRate = new Option<bool>("--data-rate") { Description = "Before training, measure how many training samples per second the data yields on 1 and 2 threads" };
+        var recipe = new Option<string?>("--recipe")
+        {
+            Description = "tiny | default | long: train with the emerge recipe (Crate/Training/EmergeRecipe.cs: model shape, optimizer, schedule, steps, streamed data); --data emerge-shapes (default) or fashion-clutter[:<dir>], --variant crate|vit, --seed, --threads, --out apply, the other training options are ignored",
+        };
+        recipe.AcceptOnlyFromAmong("tiny", "default", "long");
+        var grid = new Option<FileInfo?>("--save-grid") { Description = "generated data: write the first 32 held-out images and masks as a PNG grid" };
         var model = new Option<string>("--model") { Description = $"'{CiModel}' (32×32, patch 4, dim 192, depth 6, heads 3), a preset ({string.Join(", ", CrateConfig.PresetNames)}) or a config.json", DefaultValueFactory = _ => CiModel };
         var models = new ModelOptions();
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 10 };
@@ -45,7 +63,7 @@ internal static class TrainCommand
         var cmd = new Command("train", "Train a CRATE classifier, printing one line per epoch")
         {
             data, model, epochs, batch, accumulate, lr, wd, warmup, smoothing, clip, optimizer, output, resume, device, threads,
-            seed, trainSize, valSize, workers,
+            seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -53,6 +71,7 @@ internal static class TrainCommand
             string spec = parse.GetValue(model)!;
             var config = spec == CiModel ? CiConfig() : models.Resolve(parse, spec);
             if (spec == CiModel) config = models.Resolve(parse, WriteTemporaryConfig(config));
+            config = Override(config, parse.GetValue(variant), parse.GetValue(dim), parse.GetValue(depth), parse.GetValue(heads));
             var options = new TrainerOptions
             {
                 Optimizer = parse.GetValue(optimizer) == "adamw" ? OptimizerKind.AdamW : OptimizerKind.Lion,
@@ -71,8 +90,32 @@ internal static class TrainCommand
             };
             string? resumePath = parse.GetValue(resume)?.FullName;
             if (resumePath is not null) config = CrateCheckpoint.ReadConfig(resumePath);
-            var (train, validation) = OpenData(parse.GetValue(data)!, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize));
-            if (config.Classes < train.ClassCount) config = config with { Classes = train.ClassCount };
+            string dataSpec = parse.GetValue(data)!;
+            IDataset train, validation;
+            if (parse.GetValue(recipe) is string budgetName)
+            {
+                var emerge = EmergeRecipe.For(Enum.Parse<EmergeBudget>(budgetName, ignoreCase: true));
+                var which = dataSpec.StartsWith("fashion-clutter", StringComparison.Ordinal) ? EmergeDataset.FashionClutter
+                    : dataSpec is "emerge-shapes" or "shapes" ? EmergeDataset.Shapes
+                    : throw new ArgumentException($"--recipe trains on emerge-shapes or fashion-clutter[:<dir>], not '{dataSpec}'");
+                string? fashionDir = dataSpec.Contains(':') ? dataSpec[(dataSpec.IndexOf(':') + 1)..] : null;
+                (train, var heldOut) = emerge.Data(which, options.Seed, fashionDir);
+                validation = heldOut;
+                config = emerge.Config(parse.GetValue(variant) is string v ? Override(config, v, null, null, null).Variant : CrateVariant.Crate, train.ClassCount);
+                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory };
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"recipe {budgetName}: {emerge.TotalSteps} steps × {options.BatchSize} = {emerge.TotalImages} fresh images, {options.Optimizer} lr {options.LearningRate:G3}, warm-up {options.WarmupSteps}, {emerge.HeldOutImages} held-out images"));
+            }
+            else
+            {
+                (train, validation) = OpenProcedural(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize),
+                    parse.GetValue(stream), parse.GetValue(augment)!) ?? OpenData(dataSpec, config, options.Seed, parse.GetValue(trainSize), parse.GetValue(valSize));
+                if (config.Classes < train.ClassCount || (resumePath is null && dataSpec != "shapes" && IsProcedural(dataSpec)))
+                    config = config with { Classes = train.ClassCount };
+            }
+            if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
+                MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
+            if (parse.GetValue(dataRate)) MeasureDataRate(train);
             using var dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
             using var trainer = resumePath is null
                 ? new Trainer(config, train, validation, options, dev)
@@ -81,9 +124,13 @@ internal static class TrainCommand
             Console.WriteLine($"device: {dev.Spec}; {train.Count} training / {validation.Count} validation images; {trainer.StepsPerEpoch} steps per epoch; output {options.OutputDirectory}");
             trainer.EpochCompleted = m => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {m.Epoch,3}  step {m.Step,6}  lr {m.LearningRate:E2}  train {m.TrainLoss:F4}  val {m.ValLoss:F4}  top1 {m.Top1 * 100:F1}%  top5 {m.Top5 * 100:F1}%  {m.ImagesPerSecond:F1} img/s  |g| {m.GradNorm:F3}  Rc {string.Join("/", m.Probes.Select(p => p.CodingRate.ToString("F1", CultureInfo.InvariantCulture)))}  sparsity {string.Join("/", m.Probes.Select(p => p.Sparsity.ToString("F2", CultureInfo.InvariantCulture)))}"));
+            var wall = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                trainer.Run();
+                var epochs = trainer.Run();
+                double trainSeconds = epochs.Sum(m => m.Step > 0 ? trainer.Options.BatchSize * trainer.StepsPerEpoch / Math.Max(1e-9, m.ImagesPerSecond) : 0);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"done: {trainer.Step} steps, final top1 {epochs[^1].Top1 * 100:F1}% (best {trainer.BestTop1 * 100:F1}% at epoch {trainer.BestEpoch}), {trainSeconds:F0} s training, {wall.Elapsed.TotalSeconds:F0} s wall"));
             }
             catch (TrainingDivergedException e)
             {
@@ -101,6 +148,76 @@ internal static class TrainCommand
         string path = Path.Combine(Path.GetTempPath(), $"crate-ci-{Environment.ProcessId}.json");
         File.WriteAllText(path, config.ToJson(indented: true));
         return path;
+    }
+
+    /// <summary>Samples per second that <see cref="IDataset.Load"/> yields (render + transform) on 1 and 2 threads.</summary>
+    private static void MeasureDataRate(IDataset data)
+    {
+        foreach (int threads in new[] { 1, 2 })
+        {
+            int perThread = 1500;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+            {
+                var buffer = new float[data.SampleLength];
+                for (int i = 0; i < perThread; i++)
+                {
+                    var random = SampleRandom.For(99, t, i);
+                    data.Load(i % data.Count, buffer, ref random);
+                }
+            });
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"data: {threads} thread(s) yield {threads * perThread / clock.Elapsed.TotalSeconds:F0} samples/s"));
+        }
+    }
+
+    private static CrateConfig Override(CrateConfig config, string? variant, int? dim, int? depth, int? heads)
+    {
+        if (variant is not null)
+        {
+            var parsed = Enum.GetValues<CrateVariant>().Where(v => string.Equals(CrateConfig.VariantName(v), variant, StringComparison.OrdinalIgnoreCase)).ToArray();
+            if (parsed.Length == 0) throw new ArgumentException($"--variant '{variant}' is not crate, vit, crate-mlp, crate-mhsa or crate-sth");
+            config = config with { Variant = parsed[0] };
+        }
+        if (dim is int d) config = config with { Dim = d, DimHead = d / config.Heads };
+        if (depth is int l) config = config with { Depth = l };
+        if (heads is int h) config = config with { Heads = h, DimHead = config.Dim / h };
+        return config.Validate();
+    }
+
+    private static bool IsProcedural(string spec) =>
+        spec is "shapes" or "emerge-shapes" || spec == "fashion-clutter" || spec.StartsWith("fashion-clutter:", StringComparison.Ordinal);
+
+    /// <summary>
+    /// The generated sets: a streamed or fixed training set (seed·2 + 1) with the chosen augmentation, and a fixed
+    /// held-out set (seed·2 + 2) without it. Null for a spec that is not generated.
+    /// </summary>
+    private static (IDataset Train, IDataset Validation)? OpenProcedural(string spec, CrateConfig c, int seed, int trainSize, int valSize,
+        bool stream, string augment)
+    {
+        if (!IsProcedural(spec)) return null;
+        if (c.ImageHeight != c.ImageWidth) throw new ArgumentException($"--data {spec} renders square images; the model wants {c.ImageHeight}×{c.ImageWidth}");
+        int side = c.ImageHeight;
+        ImageTransform transform = augment switch
+        {
+            "flip" => new KeepSize(0.5),
+            "crop" => new RandomResizedCrop(side, side, minScale: 0.5),
+            _ => ImageTransform.None,
+        };
+        var trainPipeline = new ImagePipeline(transform);
+        long trainSeed = seed * 2L + 1, heldOutSeed = seed * 2L + 2;
+        if (spec.StartsWith("fashion-clutter", StringComparison.Ordinal))
+        {
+            string dir = spec.Contains(':') ? spec[(spec.IndexOf(':') + 1)..] : IdxDataset.DebianFashionMnistDirectory;
+            var items = FashionItems.Load(dir);
+            return (stream ? FashionClutter.Stream(items, trainSize, trainSeed, side, c.PatchSize, pipeline: trainPipeline)
+                           : new FashionClutter(items, trainSize, trainSeed, side, c.PatchSize, pipeline: trainPipeline),
+                    new FashionClutter(items, valSize, heldOutSeed, side, c.PatchSize, heldOut: true));
+        }
+        var settings = spec == "emerge-shapes" ? ShapesInClutterSettings.Emerge : ShapesInClutterSettings.Default;
+        return (stream ? ShapesInClutter.Stream(trainSize, trainSeed, side, c.PatchSize, trainPipeline, settings)
+                       : new ShapesInClutter(trainSize, trainSeed, side, c.PatchSize, trainPipeline, settings),
+                new ShapesInClutter(valSize, heldOutSeed, side, c.PatchSize, settings: settings));
     }
 
     private static (IDataset Train, IDataset Validation) OpenData(string spec, CrateConfig c, int seed, int trainSize, int valSize)

@@ -66,7 +66,9 @@ internal static class EmergeTraining
         var epochs = ReadEpochs(trainer);
         afterTraining(trainer.Model);
         string checkpoint = Path.Combine(outDir, model.FileStem + ".safetensors");
-        File.Copy(trainer.LastCheckpoint!, checkpoint, overwrite: true);
+        // A plain model file (weights + configuration), not the training checkpoint with optimizer state, so it loads in
+        // every command; the resumable checkpoints stay in train-<model>/.
+        CrateCheckpoint.Save(trainer.Model, checkpoint);
         long images = trainer.Step * options.BatchSize;
         return new TrainingOutcome(model, config, trainer.Step, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             epochs, steps, checkpoint);
