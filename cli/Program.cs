@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(InferCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EmergeCommand.Create());
+        root.Subcommands.Add(SelftestCommand.Create());
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && args.Length > 0)
         {

@@ -1,144 +1,203 @@
 #!/usr/bin/env bash
-# GPU check for CrateIL on a machine with an NVIDIA GPU (made for one H100; finishes in under 5 minutes):
-#   1. builds Release,
-#   2. runs the Compute kernel tests; their "cuda" theory rows run because a CUDA device exists (a skipped
-#      CUDA row is reported as a failure here),
-#   3. times SGEMM at 1024³, 2048³ and 4096³ for (N,N), (N,T) and (T,N) with `crate bench gemm --device cuda`
-#      and reports TFLOP/s against the fp32 (non-tensor-core) peak, 67 TFLOP/s for an H100 SXM.
-# Without a GPU it says so and exits 0. Results (one JSON object per GEMM) go to $RESULTS_DIR (default: a temp dir).
-# Environment: PEAK_TFLOPS (default 67), BENCH_ITERS (timed calls per shape; default: the bench's own ~3 s rule),
-#              SKIP_TESTS=1 (benchmarks only).
+# The GPU check, runnable where only a driver exists (no .NET SDK): one command, under 10 minutes, that
+#   1. unpacks the runtime and app made by benchmarks/gpu/pack.sh into a temp dir (xz and tar, or Python's tarfile)
+#      and points DOTNET_ROOT at it,
+#   2. runs `crate selftest --device cuda --json` (every op, block and a model step against the float64 references),
+#   3. times SGEMM 1024³, 2048³, 4096³ (NN, NT, TN), the MSSA and ISTA blocks (dim 768, N 785 and 3137, batch 64)
+#      and a CRATE-B/8 @224 training step (`crate bench ... --json`),
+#   4. times the PyTorch peer of the same model step in strict fp32 (TF32 off) and, for information, TF32 and bf16
+#      autocast (when python3 has torch with CUDA),
+#   5. writes at most 8 files to the results folder and prints one summary table with % of the fp32 peak.
+#
+# Usage:  benchmarks/gpu/run.sh [--device cuda|cpu|opencl|ilgpu-cpu[:i]] [--smoke] [--pack DIR] [OUT_DIR]
+#   OUT_DIR   results folder (default: $OUT, else a new temp dir)
+#   --smoke   tiny shapes and `selftest --quick`: proves the pack and this script (e.g. --device cpu, no GPU)
+#   --pack    the folder pack.sh wrote (default: artifacts/gpu-pack)
+# Environment: PEAK_TFLOPS (fp32 non-tensor peak; default from the card's name), BENCH_ITERS (timed calls per
+#   benchmark), MODEL_BATCH (default 32), RUN_BUDGET_S (default 540: later steps are skipped, not cut, past it).
+# Results: selftest.json gemm.json mssa.json ista.json model.json torch.json summary.txt run.log
+# Exit: 0 all passed and ran; 1 a check failed or a step did not run; 2 bad arguments or no pack.
 set -uo pipefail
-cd "$(dirname "$0")/../.." || exit 1
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here/../.." || exit 2
+repo=$(pwd)
 
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-  echo "benchmarks/gpu/run.sh: nvidia-smi not found: no NVIDIA GPU on this machine, nothing to do"
-  exit 0
+device=cuda; smoke=0; pack=artifacts/gpu-pack; results=${OUT:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) [ $# -ge 2 ] || { echo "run.sh: --device needs a value" >&2; exit 2; }; device=$2; shift 2 ;;
+    --device=*) device=${1#*=}; shift ;;
+    --smoke) smoke=1; shift ;;
+    --pack) [ $# -ge 2 ] || { echo "run.sh: --pack needs a folder" >&2; exit 2; }; pack=$2; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) results=$1; shift ;;
+  esac
+done
+case "$device" in cuda*|cpu*|opencl*|ilgpu-cpu*) ;; *) echo "run.sh: --device must be cuda, cpu, opencl or ilgpu-cpu[:index], not '$device'" >&2; exit 2 ;; esac
+if [ ! -f "$pack/crate-app.tar.xz" ] || [ ! -f "$pack/dotnet-runtime.tar.xz" ]; then
+  echo "run.sh: no pack in $pack: run benchmarks/gpu/pack.sh on a machine with the .NET SDK first" >&2; exit 2
 fi
-if ! gpus=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null) || [ -z "$gpus" ]; then
-  echo "benchmarks/gpu/run.sh: nvidia-smi finds no usable GPU, nothing to do"
-  exit 0
+# unpack ARCHIVE DIR: with xz and tar, or else Python's tarfile (lzma is in its standard library).
+if command -v xz >/dev/null 2>&1 && command -v tar >/dev/null 2>&1; then
+  unpack() { xz -dc "$1" | tar -C "$2" -xf -; }
+elif command -v python3 >/dev/null 2>&1; then
+  unpack() { python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$1" "$2"; }
+else
+  echo "run.sh: neither xz and tar nor python3 here: cannot unpack" >&2; exit 2
+fi
+if [ "${device%%:*}" = cuda ] && ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "run.sh: no NVIDIA GPU here (nvidia-smi finds none); --device cpu checks the pack and this script" >&2; exit 2
 fi
 
-peak_tflops=${PEAK_TFLOPS:-67}
-results=${RESULTS_DIR:-$(mktemp -d -t crateil-gpu-XXXXXX)}
-mkdir -p "$results"
-export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+[ -n "$results" ] || results=$(mktemp -d -t crateil-gpu-XXXXXX)
+mkdir -p "$results" || exit 2
+results=$(cd "$results" && pwd)
+tmp=$(mktemp -d -t crateil-run-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+parts=$tmp/parts; mkdir -p "$parts"
+log=$results/run.log
 start=$(date +%s)
+budget=${RUN_BUDGET_S:-540}
 status=0
+: >"$log"
+note() { echo "$*" | tee -a "$log"; }
 
-echo "== GPU: $gpus"
-echo "== results: $results"
-
-echo "== build (Release)"
-if ! timeout 180 dotnet build CrateIL.sln -c Release -nologo -v q >"$results/build.log" 2>&1; then
-  tail -30 "$results/build.log"
-  echo "build failed"
-  exit 1
+# ---- runtime and app ----------------------------------------------------------------------------------------------
+mkdir -p "$tmp/dotnet" "$tmp/app"
+if ! unpack "$pack/dotnet-runtime.tar.xz" "$tmp/dotnet" || ! unpack "$pack/crate-app.tar.xz" "$tmp/app"; then
+  echo "run.sh: unpacking $pack failed" >&2; exit 2
 fi
+export DOTNET_ROOT=$tmp/dotnet
+unset DOTNET_HOST_PATH MSBuildExtensionsPath MSBuildSDKsPath
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in the repo
+crate=("$DOTNET_ROOT/dotnet" "$tmp/app/crate.dll")   # an array, not a function: `timeout` runs it
 
-if [ "${SKIP_TESTS:-0}" != "1" ]; then
-  echo "== Compute kernel tests (cuda rows included)"
-  log="$results/tests.log"
-  timeout 240 dotnet test tests/CrateIL.Compute.Tests -c Release --no-build --nologo \
-    --logger "console;verbosity=normal" >"$log" 2>&1
-  rc=$?
-  grep -E '^\s+(Failed|Skipped) |Error Message|Total tests|^\s+(Passed|Failed|Skipped):' "$log" | head -80
-  cuda_passed=$(grep -cE '^\s+Passed .*"cuda"' "$log")
-  cuda_skipped=$(grep -cE '^\s+Skipped .*"cuda"' "$log")
-  echo "cuda rows: $cuda_passed passed, $cuda_skipped skipped"
-  if [ "$rc" -ne 0 ]; then echo "tests FAILED (exit $rc; log: $log)"; status=1; fi
-  if [ "$cuda_skipped" -gt 0 ] || [ "$cuda_passed" -eq 0 ]; then
-    echo "CUDA rows did not run although nvidia-smi sees a GPU (see the skip reasons above)"; status=1
+{
+  echo "== run.sh $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname 2>/dev/null), device $device$([ $smoke = 1 ] && echo ', smoke shapes')"
+  echo "== pack: $(tr '\n' ';' <"$pack/manifest.txt" 2>/dev/null)"
+  echo "== runtime (from the pack, DOTNET_ROOT=$DOTNET_ROOT):"; "$DOTNET_ROOT/dotnet" --list-runtimes
+  echo "== dotnet on the PATH: $(command -v dotnet || echo none)"
+  uname -a
+  nvidia-smi 2>/dev/null || true
+} >>"$log" 2>&1
+
+card="$device"; driver="-"
+if [ "${device%%:*}" = cuda ]; then
+  card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+fi
+peak=${PEAK_TFLOPS:-}
+if [ -z "$peak" ]; then
+  # fp32 FMA peak without tensor cores (vendor figures).
+  case "$card" in
+    *H100*PCIe*) peak=51.2 ;; *H100*NVL*|*H200*NVL*) peak=60 ;; *H100*|*H200*) peak=67 ;;
+    *A100*) peak=19.5 ;; *L40S*) peak=91.6 ;; *) peak="" ;;
+  esac
+fi
+note "== device $device: $card, driver $driver, fp32 peak ${peak:-unknown} TFLOP/s; results in $results"
+
+# step NAME PART_FILE TIMEOUT_S CMD...: runs CMD with its stdout as PART_FILE, within the remaining budget.
+step() {
+  local name=$1 out=$2 limit=$3; shift 3
+  local left=$((budget - ($(date +%s) - start)))
+  if [ "$left" -lt 20 ]; then
+    note "   $name: skipped (run budget of ${budget}s spent)"
+    printf '{"what": "%s", "skipped": "run budget spent"}\n' "$name" >"$out"; status=1; return 1
   fi
-fi
-
-echo "== SGEMM on cuda (peak ${peak_tflops} TFLOP/s fp32)"
-printf '%-6s %-5s %10s %10s %9s %8s  %s\n' size op ms_best TFLOP/s median %peak kernel
-iters_flag=()
-[ -n "${BENCH_ITERS:-}" ] && iters_flag=(--iters "$BENCH_ITERS")
-field() { # field NAME FILE: a number or string value of "name": ... in the bench's JSON
-  sed -nE "s/^[[:space:]]*\"$1\":[[:space:]]*\"?([^\",]*)\"?,?[[:space:]]*$/\1/p" "$2" | head -1
+  [ "$limit" -gt "$left" ] && limit=$left
+  local t0; t0=$(date +%s)
+  local err; err=$tmp/$(basename "$out").err
+  timeout "$limit" "$@" >"$out" 2>"$err"
+  local rc=$?
+  if [ "$rc" = 0 ]; then
+    note "   $name: ok ($(( $(date +%s) - t0 )) s)"; cat "$err" >>"$log"; return 0
+  fi
+  cat "$err" >>"$log"
+  if [ "$rc" = 1 ] && [ "$(head -c1 "$out" 2>/dev/null)" = "{" ]; then
+    # A complete report of failed checks (selftest exits 1): keep it.
+    note "   $name: ran, with FAILED checks (exit 1; see $(basename "$out"))"; status=1; return 1
+  fi
+  local why; why=$(tail -3 "$err" | tr '\n"\\' '   ' | cut -c1-300)
+  [ "$rc" = 124 ] && why="timed out after ${limit}s; $why"
+  note "   $name: FAILED (exit $rc): $why"
+  printf '{"what": "%s", "failed": true, "exit": %d, "error": "%s"}\n' "$name" "$rc" "$why" >"$out"
+  status=1; return 1
 }
-for size in 1024 2048 4096; do
+merge() { # merge OUT FILES...: a JSON array of the objects in FILES
+  local out=$1 first=1; shift
+  { echo "["; for f in "$@"; do [ -s "$f" ] || continue; [ $first = 1 ] || echo ","; cat "$f"; first=0; done; echo "]"; } >"$out"
+}
+iters=(); [ -n "${BENCH_ITERS:-}" ] && iters=(--iters "$BENCH_ITERS")
+
+# ---- 1. selftest --------------------------------------------------------------------------------------------------
+note "== selftest"
+selftest_args=(selftest --device "$device" --json); [ $smoke = 1 ] && selftest_args+=(--quick)
+step "selftest" "$results/selftest.json" 420 "${crate[@]}" "${selftest_args[@]}"
+
+# ---- 2. GEMM ------------------------------------------------------------------------------------------------------
+note "== SGEMM"
+if [ $smoke = 1 ]; then sizes=(128); gemm_iters=(--iters "${BENCH_ITERS:-2}"); else sizes=(1024 2048 4096); gemm_iters=("${iters[@]}"); fi
+gemm_parts=()
+for size in "${sizes[@]}"; do
   for op in NN NT TN; do
-    flags=()
-    [ "${op:0:1}" = T ] && flags+=(--transa)
-    [ "${op:1:1}" = T ] && flags+=(--transb)
-    out="$results/gemm-$size-$op.json"
-    if ! timeout 60 dotnet run --no-build --project cli -c Release -- bench gemm --device cuda \
-        --m "$size" --n "$size" --k "$size" "${flags[@]}" "${iters_flag[@]}" --json >"$out" 2>"$out.err"; then
-      printf '%-6s %-5s  failed: %s\n' "$size" "$op" "$(tail -3 "$out.err" | tr '\n' ' ')"
-      status=1
-      continue
-    fi
-    gflops=$(field gflops "$out"); median=$(field gflops_median "$out"); ms=$(field ms "$out"); kernel=$(field kernel "$out")
-    if [ -z "$gflops" ]; then
-      printf '%-6s %-5s  no "gflops" in the output (%s)\n' "$size" "$op" "$out"; status=1; continue
-    fi
-    awk -v s="$size" -v o="$op" -v g="$gflops" -v md="${median:-0}" -v ms="$ms" -v p="$peak_tflops" -v k="$kernel" \
-      'BEGIN { printf "%-6s %-5s %10.3f %10.2f %9.2f %7.1f%%  %s\n", s, o, ms, g / 1000, md / 1000, 100 * g / 1000 / p, k }'
+    flags=(); [ "${op:0:1}" = T ] && flags+=(--transa); [ "${op:1:1}" = T ] && flags+=(--transb)
+    f=$parts/gemm-$size-$op.json; gemm_parts+=("$f")
+    step "gemm $size³ $op" "$f" 90 "${crate[@]}" bench gemm --device "$device" --m "$size" --n "$size" --k "$size" "${flags[@]}" "${gemm_iters[@]}" --json
   done
 done
+merge "$results/gemm.json" "${gemm_parts[@]}"
 
-# ---- MSSA block (nn-mssa): CUDA rows of the MSSA/MHSA tests, then forward/backward TFLOP/s --------------------
-# `crate bench mssa --device cuda` at dim 768 (12 heads of 64), batch 64, N = 785 and 3137. TFLOP/s are nominal
-# (GEMM-equivalent FLOPs of projections, scores and P·V; backward counted as twice the forward, the flash
-# recomputation of the probabilities not counted).
-if [ "${SKIP_TESTS:-0}" != "1" ]; then
-  echo "== Nn attention tests (cuda rows included)"
-  log="$results/nn-mssa-tests.log"
-  timeout 300 dotnet test tests/CrateIL.Nn.Tests -c Release --no-build --nologo \
-    --filter "FullyQualifiedName~Mssa|FullyQualifiedName~Mhsa|FullyQualifiedName~KernelCompilationTests" \
-    --logger "console;verbosity=normal" >"$log" 2>&1
-  rc=$?
-  grep -E '^\s+(Failed|Skipped) |Error Message|Total tests|^\s+(Passed|Failed|Skipped):' "$log" | head -60
-  if [ "$rc" -ne 0 ]; then echo "Nn attention tests FAILED (exit $rc; log: $log)"; status=1; fi
-  if [ "$(grep -cE '^\s+Skipped .*"cuda"' "$log")" -gt 0 ]; then echo "CUDA rows of the Nn attention tests were skipped"; status=1; fi
-fi
-echo "== MSSA block on cuda (dim 768, heads 12, batch 64)"
-printf '%-6s %12s %12s %12s %12s\n' N fwd_ms bwd_ms fwd_TFLOP/s bwd_TFLOP/s
-for n in 785 3137; do
-  out="$results/mssa-$n.json"
-  if ! timeout 240 dotnet run --no-build --project cli -c Release -- bench mssa --device cuda \
-      --n "$n" --dim 768 --heads 12 --batch 64 "${iters_flag[@]}" --json >"$out" 2>"$out.err"; then
-    printf '%-6s  failed: %s\n' "$n" "$(tail -3 "$out.err" | tr '\n' ' ')"
-    status=1
-    continue
-  fi
-  printf '%-6s %12s %12s %12s %12s\n' "$n" "$(field forward_ms "$out")" "$(field backward_ms "$out")" \
-    "$(field forward_tflops "$out")" "$(field backward_tflops "$out")"
+# ---- 3. MSSA and ISTA blocks --------------------------------------------------------------------------------------
+note "== MSSA and ISTA blocks"
+if [ $smoke = 1 ]; then ns=(65 197); dim=64; heads=2; batch=2; block_iters=(--iters "${BENCH_ITERS:-2}"); ista_time=(--seconds 0.2)
+else ns=(785 3137); dim=768; heads=12; batch=64; block_iters=("${iters[@]}"); ista_time=(); fi
+mssa_parts=(); ista_parts=()
+for n in "${ns[@]}"; do
+  f=$parts/mssa-$n.json; mssa_parts+=("$f")
+  step "mssa N$n" "$f" 240 "${crate[@]}" bench mssa --device "$device" --n "$n" --dim "$dim" --heads "$heads" --batch "$batch" "${block_iters[@]}" --json
+  f=$parts/ista-$n.json; ista_parts+=("$f")
+  step "ista N$n" "$f" 120 "${crate[@]}" bench ista --device "$device" --n "$n" --dim "$dim" --batch "$batch" "${ista_time[@]}" --json
 done
-# ---- end MSSA block ---------------------------------------------------------------------------------------------
+merge "$results/mssa.json" "${mssa_parts[@]}"
+merge "$results/ista.json" "${ista_parts[@]}"
 
-# ---- CRATE-B/8 model step ---------------------------------------------------------------------------------------
-# A full training step (forward, cross-entropy, backward, AdamW) of CRATE-B/8 at 224² (785 tokens, 1000 classes)
-# with `crate bench model --device cuda`; a PyTorch peer line (TF32 off, i.e. the same fp32 arithmetic) only when
-# torch with CUDA exists on this machine.
-echo "== CRATE-B/8 @224 training step on cuda (batch ${MODEL_BATCH:-32})"
-printf '%-10s %12s %12s\n' who ms/step img/s
-out="$results/model-crate-b8.json"
-if timeout 300 dotnet run --no-build --project cli -c Release -- bench model --device cuda --model crate-b --patch 8 \
-    --image-size 224 --batch "${MODEL_BATCH:-32}" --mode train "${iters_flag[@]}" --json >"$out" 2>"$out.err"; then
-  printf '%-10s %12s %12s\n' CrateIL "$(field ms_per_step "$out")" "$(field images_per_s "$out")"
+# ---- 4. CRATE-B/8 training step, CrateIL and PyTorch ----------------------------------------------------------------
+if [ $smoke = 1 ]; then
+  model_args=(--model custom --dim 64 --depth 2 --heads 2 --patch 16 --image-size 64 --classes 10 --batch 2)
+  peer_args=(--model custom --dim 64 --depth 2 --heads 2 --patch 16 --image-size 64 --classes 10 --batch 2)
+  model_iters=(--warmup 1 --iters "${BENCH_ITERS:-2}")
 else
-  printf '%-10s  failed: %s\n' CrateIL "$(tail -3 "$out.err" | tr '\n' ' ')"
-  status=1
+  model_args=(--model crate-b --patch 8 --image-size 224 --batch "${MODEL_BATCH:-32}")
+  peer_args=(--model crate-b --patch 8 --image-size 224 --classes 1000 --batch "${MODEL_BATCH:-32}")
+  model_iters=("${iters[@]}")
 fi
-if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-  out="$results/model-crate-b8-torch.json"
-  if timeout 300 python3 -c 'import torch; torch.backends.cuda.matmul.allow_tf32 = False; torch.backends.cudnn.allow_tf32 = False
-import runpy, sys; sys.argv = ["torch_model.py"] + sys.argv[1:]; runpy.run_path("benchmarks/peer/torch_model.py", run_name="__main__")' \
-      --device cuda --model crate-b --patch 8 --image-size 224 --batch "${MODEL_BATCH:-32}" --mode train \
-      ${BENCH_ITERS:+--iters "$BENCH_ITERS"} --json >"$out" 2>"$out.err"; then
-    printf '%-10s %12s %12s\n' "PyTorch" "$(field ms_per_step "$out")" "$(field images_per_s "$out")"
-  else
-    printf '%-10s  failed: %s\n' PyTorch "$(tail -3 "$out.err" | tr '\n' ' ')"
-  fi
-else
-  echo "(no torch with CUDA here: PyTorch peer line skipped)"
-fi
-# ---- end CRATE-B/8 model step -----------------------------------------------------------------------------------
+note "== model training step (${model_args[*]})"
+step "crateil model" "$results/model.json" 300 "${crate[@]}" bench model --device "$device" "${model_args[@]}" --mode train "${model_iters[@]}" --json
 
-echo "== done in $(( $(date +%s) - start )) s; status $status"
+torch_device=cpu; [ "${device%%:*}" = cuda ] && torch_device=cuda
+precisions=(fp32); [ "$torch_device" = cuda ] && precisions=(fp32 tf32 bf16)
+torch_parts=()
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch' >/dev/null 2>&1; then
+  for precision in "${precisions[@]}"; do
+    f=$parts/torch-$precision.json; torch_parts+=("$f")
+    step "pytorch $precision" "$f" 240 python3 benchmarks/peer/torch_model.py --device "$torch_device" "${peer_args[@]}" \
+      --mode train --precision "$precision" --threads "$(nproc 2>/dev/null || echo 2)" "${model_iters[@]}" --json
+  done
+else
+  note "   pytorch: skipped (no python3 with torch here)"
+  f=$parts/torch-none.json; torch_parts+=("$f")
+  echo '{"what": "pytorch", "skipped": "no python3 with torch"}' >"$f"
+fi
+merge "$results/torch.json" "${torch_parts[@]}"
+
+# ---- 5. summary ---------------------------------------------------------------------------------------------------
+elapsed=$(( $(date +%s) - start ))
+if command -v python3 >/dev/null 2>&1; then
+  python3 "$here/summarize.py" "$results" --card "$card" --driver "$driver" --device "$device" --peak-tflops "${peak:-0}" \
+    --elapsed "$elapsed" --status "$status" | tee "$results/summary.txt"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+else
+  echo "python3 missing: no summary table; the figures are in $results/*.json" | tee "$results/summary.txt"
+fi
 exit $status

@@ -15,6 +15,7 @@ Run (Debian's python3-torch):
 Median (and best) of --iters timed steps after --warmup untimed ones.
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -39,6 +40,9 @@ def parse():
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32",
+                   help="fp32: strict float32 (TF32 off, CrateIL's arithmetic); tf32: TF32 tensor-core matmuls; "
+                        "bf16: bfloat16 autocast of forward and loss (CUDA only; for information beside fp32)")
     p.add_argument("--json", action="store_true")
     return p.parse_args()
 
@@ -55,6 +59,21 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from crate_model import Crate  # noqa: E402
 
 torch.set_num_threads(args.threads)
+# Strict fp32 unless asked otherwise: PyTorch may default matmuls on CUDA to TF32 (10-bit mantissa), which would not
+# be the arithmetic CrateIL does.
+_tf32 = args.precision == "tf32"
+torch.backends.cuda.matmul.allow_tf32 = _tf32
+torch.backends.cudnn.allow_tf32 = _tf32
+torch.set_float32_matmul_precision("high" if _tf32 else "highest")
+if args.precision == "bf16" and not args.device.startswith("cuda"):
+    raise SystemExit("--precision bf16 is for CUDA only")
+
+
+def autocast():
+    # Only built for bf16: on a CPU-only torch, even a disabled CUDA autocast initialises CUDA and fails.
+    if args.precision == "bf16":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def sync():
@@ -86,12 +105,13 @@ def main():
         t0 = time.perf_counter()
         if train:
             optimizer.zero_grad(set_to_none=False)
-            logits, _ = model(images)
-            loss = F.cross_entropy(logits, labels)
+            with autocast():
+                logits, _ = model(images)
+                loss = F.cross_entropy(logits, labels)
             loss.backward()
             optimizer.step()
         else:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast():
                 model(images)
         sync()
         return (time.perf_counter() - t0) * 1e3
@@ -103,7 +123,7 @@ def main():
     r = {
         "model": name, "dim": dim, "depth": depth, "heads": heads, "patch": args.patch, "image_size": s,
         "classes": args.classes, "mode": args.mode, "batch": args.batch, "threads": torch.get_num_threads(),
-        "device": args.device, "torch": torch.__version__, "python": platform.python_version(),
+        "device": args.device, "precision": args.precision, "torch": torch.__version__, "python": platform.python_version(),
         "parameters": sum(p.numel() for p in model.parameters()), "iters": args.iters,
         "ms_per_step": median, "images_per_s": args.batch * 1e3 / median, "best_ms": times[0],
     }

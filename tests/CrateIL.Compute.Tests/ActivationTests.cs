@@ -14,9 +14,9 @@ public class ActivationTests
     private static int[] Sizes(string backend) =>
         Backends.IsSimulator(backend) ? [1, 7, 65, 127, 785, 1027] : [1, 7, 65, 127, 785, 1027, 100_003];
 
-    private static readonly Tolerance Exact = new(1e-7, 1e-6);
-    private static readonly Tolerance GeluForwardTol = new(1e-6, 1e-5);
-    private static readonly Tolerance GeluBackwardTol = new(2e-6, 1e-5);
+    private static readonly Tolerance Exact = OpTolerances.Threshold;
+    private static readonly Tolerance GeluForwardTol = OpTolerances.GeluForward;
+    private static readonly Tolerance GeluBackwardTol = OpTolerances.GeluBackward;
     private const float T = 0.3f;
 
     private static double[] Map(float[] x, Func<double, double> f) => x.Select(v => f(v)).ToArray();

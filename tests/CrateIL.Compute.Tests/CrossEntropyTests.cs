@@ -7,8 +7,8 @@ namespace CrateIL.Compute.Tests;
 
 public class CrossEntropyTests
 {
-    private static readonly Tolerance LossTol = new(2e-5, 1e-5);
-    private static readonly Tolerance GradTol = new(1e-7, 1e-4);
+    private static readonly Tolerance LossTol = OpTolerances.CrossEntropyLoss;
+    private static readonly Tolerance GradTol = OpTolerances.CrossEntropyGrad;
     private static readonly float[] Smoothings = [0f, 0.1f];
 
     /// <summary>Labels with every 5th row ignored (when there are several rows).</summary>

@@ -25,7 +25,7 @@ public class ElementwiseTests
             ? [(1, 1), (7, 5), (13, 65), (33, 127), (3, 785), (5, 1027)]
             : [(1, 1), (7, 5), (13, 65), (33, 127), (3, 785), (5, 1027), (600, 1027)];
 
-    private static readonly Tolerance Arith = new(1e-7, 1e-6);
+    private static readonly Tolerance Arith = OpTolerances.Arithmetic;
 
     private static Tensor Poisoned(Device dev, params int[] shape)
     {
@@ -110,7 +110,7 @@ public class ElementwiseTests
             BiasAdd.Backward(tdy, tdb);
             var expected = ElementwiseReference.BiasGrad(dy, prior);
             // Float sums of up to 600 values in [-1, 1].
-            Check.Close(tdb.ToArray(), expected, new Tolerance(1e-5, 1e-5), $"{backend} bias grad {rows}x{cols}");
+            Check.Close(tdb.ToArray(), expected, OpTolerances.BiasGrad, $"{backend} bias grad {rows}x{cols}");
             BiasAdd.Backward(tdy, tdb);
             var twice = ElementwiseReference.BiasGrad(dy, prior).Select((v, c) => v + (v - prior[c])).ToArray();
             Check.Close(tdb.ToArray(), twice, new Tolerance(2e-5, 1e-5), $"{backend} bias grad accumulated twice {rows}x{cols}");

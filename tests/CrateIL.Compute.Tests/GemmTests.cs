@@ -24,7 +24,7 @@ public class GemmTests
     private const float Sentinel = 7.25f;
 
     /// <summary>Float32 accumulation over k terms of size ≤ 1: error grows like √k.</summary>
-    private static Tolerance TolFor(int k) => new(1e-4 * Math.Sqrt(Math.Max(k, 1)), 1e-4);
+    private static Tolerance TolFor(int k) => OpTolerances.Gemm(k);
 
     private static readonly bool[] Bools = [false, true];
 

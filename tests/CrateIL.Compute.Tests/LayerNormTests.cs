@@ -8,8 +8,8 @@ namespace CrateIL.Compute.Tests;
 
 public class LayerNormTests
 {
-    private static readonly Tolerance ForwardTol = new(2e-5, 1e-4);
-    private static readonly Tolerance BackwardTol = new(1e-4, 1e-4);
+    private static readonly Tolerance ForwardTol = OpTolerances.LayerNormForward;
+    private static readonly Tolerance BackwardTol = OpTolerances.LayerNormBackward;
 
     /// <summary>Which affine parameters a case uses.</summary>
     public enum Affine { GammaBeta, None, GammaOnly }

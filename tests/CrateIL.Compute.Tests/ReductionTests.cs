@@ -9,12 +9,7 @@ public class ReductionTests
 {
     private static readonly ReduceOp[] Ops = [ReduceOp.Sum, ReduceOp.Max, ReduceOp.L2Norm];
 
-    private static Tolerance TolFor(ReduceOp op, long n) => op switch
-    {
-        ReduceOp.Max => new Tolerance(0, 0),                        // max is exact
-        ReduceOp.Sum => new Tolerance(2e-6 * Math.Sqrt(n) + 1e-6, 1e-5),
-        _ => new Tolerance(1e-6, 2e-5),
-    };
+    private static Tolerance TolFor(ReduceOp op, long n) => OpTolerances.Reduction(op, n);
 
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]

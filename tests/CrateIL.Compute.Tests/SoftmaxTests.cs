@@ -29,8 +29,8 @@ internal static class RowShapes
 
 public class SoftmaxTests
 {
-    private static readonly Tolerance Forward = new(1e-6, 1e-5);
-    private static readonly Tolerance BackwardTol = new(1e-6, 1e-4);
+    private static readonly Tolerance Forward = OpTolerances.SoftmaxForward;
+    private static readonly Tolerance BackwardTol = OpTolerances.SoftmaxBackward;
 
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]

@@ -1,3 +1,4 @@
+using CrateIL.Crate.Verification;
 using System.Text.Json;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
@@ -66,8 +67,7 @@ public class ModelTests
     /// <summary>|a − e| ≤ bound·(max|e| + |e|): a relative error of <paramref name="bound"/> measured against the tensor's scale.</summary>
     private static void Near(ReadOnlySpan<float> actual, double[] expected, double bound, string what)
     {
-        double scale = expected.Max(Math.Abs);
-        Check.Close(actual, expected, new Tolerance(bound * scale, bound), what);
+        Check.Close(actual, expected, Tolerance.Normwise(expected, bound), what);
     }
 
     [SkippableTheory]
@@ -80,9 +80,9 @@ public class ModelTests
         using var images = f.ImagesOn(device);
 
         var logits = model.Forward(images).ToArray();
-        Near(logits, f.Logits, 1e-5, $"{fixture} logits on {backend}");
+        Near(logits, f.Logits, ModelTolerances.ActivationBound, $"{fixture} logits on {backend}");
         for (int i = 0; i < f.Features.Length; i++)
-            Near(model.Features(i).ToArray(), f.Features[i], 1e-5, $"{fixture} features[{i}] on {backend}");
+            Near(model.Features(i).ToArray(), f.Features[i], ModelTolerances.ActivationBound, $"{fixture} features[{i}] on {backend}");
 
         int t = model.Tokens, heads = f.Config.Heads;
         using var probs = device.Allocate(f.Batch, t, t);
@@ -104,7 +104,7 @@ public class ModelTests
         using var dLogits = device.FromHost(ModelFixture.F32(f.DLogits), f.Batch, f.Config.Classes);
         model.Backward(dLogits);
         foreach (var p in model.Parameters.Parameters)
-            Near(p.Grad.ToArray(), f.Grads[p.Name], 1e-4, $"{fixture} d{p.Name} on {backend}");
+            Near(p.Grad.ToArray(), f.Grads[p.Name], ModelTolerances.GradientBound, $"{fixture} d{p.Name} on {backend}");
     }
 
     [Fact]

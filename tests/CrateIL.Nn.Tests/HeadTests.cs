@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Nn.Layers;
 using CrateIL.Nn.Parameters;
@@ -9,8 +10,8 @@ namespace CrateIL.Nn.Tests;
 
 public class HeadTests
 {
-    private static readonly Tolerance ForwardTol = new(2e-5, 1e-4);
-    private static readonly Tolerance BackwardTol = new(1e-4, 1e-4);
+    private static readonly Tolerance ForwardTol = LayerTolerances.HeadForward;
+    private static readonly Tolerance BackwardTol = LayerTolerances.HeadBackward;
 
     [Theory]
     [InlineData(Pooling.Cls)]

@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
@@ -15,21 +16,8 @@ namespace CrateIL.Nn.Tests;
 /// </summary>
 public class IstaBlockTests
 {
-    private static readonly Tolerance Fp32 = new(2e-5, 1e-5);
+    private static readonly Tolerance Fp32 = LayerTolerances.Ista;
     private const string Prefix = "transformer.layers.0.1.";
-
-    private sealed record Expected(double[] Y, double[] Dx, double[] DGamma, double[] DBeta, double[] DDict);
-
-    /// <summary>The float64 block: LN forward, ISTA forward and backward, LN backward.</summary>
-    private static Expected Reference(double[] x, double[] gamma, double[] beta, double[] dict, double[] dy,
-        int rows, int dim, double eta, double lambda, bool symmetric)
-    {
-        var (z, mean, rstd) = LayerNormReference.Forward(x, gamma, beta, rows, dim);
-        var y = IstaReference.Forward(z, dict, rows, dim, eta, lambda, symmetric);
-        var (dz, ddict) = IstaReference.Backward(z, dict, dy, rows, dim, eta, lambda, symmetric);
-        var (dx, dg, db) = LayerNormReference.Backward(dz, x, gamma, mean, rstd, rows, dim);
-        return new Expected(y, dx, dg, db, ddict);
-    }
 
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
@@ -73,7 +61,7 @@ public class IstaBlockTests
         block.Forward(x, y);
         block.Backward(dy, dx);
 
-        var e = Reference(TestData.ToDouble(xh), TestData.ToDouble(block.NormWeight.Value.ToArray()),
+        var e = IstaBlockReference.Run(TestData.ToDouble(xh), TestData.ToDouble(block.NormWeight.Value.ToArray()),
             TestData.ToDouble(block.NormBias.Value.ToArray()), TestData.ToDouble(block.Dictionary.Value.ToArray()),
             TestData.ToDouble(dyh), rows, dim, block.Eta, block.Lambda, kind == ThresholdKind.Symmetric);
         Check.Close(y.ToArray(), e.Y, Fp32, "y " + what);
@@ -149,7 +137,7 @@ public class IstaBlockTests
             Check.Close(block.NormWeight.Grad.ToArray(), f.Grads["1.norm.weight"], grads, "d 1.norm.weight vs PyTorch " + what);
             Check.Close(block.NormBias.Grad.ToArray(), f.Grads["1.norm.bias"], grads, "d 1.norm.bias vs PyTorch " + what);
             Check.Close(block.Dictionary.Grad.ToArray(), f.Grads["1.fn.weight"], grads, "d 1.fn.weight vs PyTorch " + what);
-            var e = Reference(f.Half, f.Params["1.norm.weight"], f.Params["1.norm.bias"], f.Params["1.fn.weight"], f.Probe,
+            var e = IstaBlockReference.Run(f.Half, f.Params["1.norm.weight"], f.Params["1.norm.bias"], f.Params["1.fn.weight"], f.Probe,
                 rows, dim, f.Eta, f.Lambda, symmetric: false);
             Check.Close(y.ToArray(), e.Y, Fp32, "y vs float64 reference " + what);
             Check.Close(dx.ToArray(), e.Dx, Fp32, "d half vs float64 reference " + what);

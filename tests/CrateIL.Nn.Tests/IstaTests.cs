@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
@@ -15,7 +16,7 @@ public class IstaTests
 {
     // float32 GEMMs over dim ≤ 64 terms of size O(1): errors are a few 1e-7 relative to the largest terms, so
     // 1e-5 relative plus a small absolute floor (for values that cancel to near zero) leaves a wide margin.
-    private static readonly Tolerance Fp32 = new(2e-5, 1e-5);
+    private static readonly Tolerance Fp32 = LayerTolerances.Ista;
     private const float Eta = 0.1f, Lambda = 0.1f;
 
     /// <summary>

@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Nn.Layers;
@@ -10,8 +11,8 @@ namespace CrateIL.Nn.Tests;
 
 public class LayerNormLayerTests
 {
-    private static readonly Tolerance ForwardTol = new(2e-5, 1e-4);
-    private static readonly Tolerance BackwardTol = new(1e-4, 1e-4);
+    private static readonly Tolerance ForwardTol = OpTolerances.LayerNormForward;
+    private static readonly Tolerance BackwardTol = OpTolerances.LayerNormBackward;
 
     [Theory]
     [InlineData(7, 5)]

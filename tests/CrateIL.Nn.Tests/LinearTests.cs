@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Nn.Layers;
 using CrateIL.Nn.Parameters;
@@ -9,8 +10,8 @@ namespace CrateIL.Nn.Tests;
 
 public class LinearTests
 {
-    private static readonly Tolerance ForwardTol = new(2e-6, 1e-5);
-    private static readonly Tolerance BackwardTol = new(1e-5, 1e-5);
+    private static readonly Tolerance ForwardTol = LayerTolerances.LinearForward;
+    private static readonly Tolerance BackwardTol = LayerTolerances.LinearBackward;
 
     [Theory]
     [InlineData(7, 5, 3, true)]

@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Nn.Layers;
@@ -10,8 +11,8 @@ namespace CrateIL.Nn.Tests;
 
 public class MlpTests
 {
-    private static readonly Tolerance ForwardTol = new(5e-5, 1e-4);
-    private static readonly Tolerance BackwardTol = new(2e-4, 2e-4);
+    private static readonly Tolerance ForwardTol = LayerTolerances.MlpForward;
+    private static readonly Tolerance BackwardTol = LayerTolerances.MlpBackward;
 
     private static MlpBlockReference.Params RandomParams(int dim, int hidden, int seed) => new(
         LayerTesting.Add(D(seed, dim, 0.3), Enumerable.Repeat(1.0, dim).ToArray()), D(seed + 1, dim, 0.3),

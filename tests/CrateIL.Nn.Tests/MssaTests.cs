@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
 using CrateIL.Nn.Layers;
@@ -13,12 +14,8 @@ namespace CrateIL.Nn.Tests;
 /// </summary>
 public class MssaTests
 {
-    /// <summary>
-    /// fp32 against float64, normwise: |a − e| ≤ 1e-5·max|e| + 1e-5·|e|. Elementwise relative error alone is not
-    /// achievable for entries that are sums of cancelling terms (near-zero gradient entries); measured worst cases
-    /// are 1–2.5e-6·max|e| (forward and gradients, CPU and PoCL, up to N = 300 and dh = 64), so this has ≥ 4× margin.
-    /// </summary>
-    internal static Tolerance Normwise(double[] expected) => new(1e-5 * expected.Max(Math.Abs), 1e-5);
+    /// <summary>fp32 against float64, normwise (<see cref="LayerTolerances.Attention"/>, where the bound is explained).</summary>
+    internal static Tolerance Normwise(double[] expected) => LayerTolerances.Attention(expected);
 
     public sealed record Case(int Batch, int N, int Dim, int Heads, int Dh)
     {

@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using System.Text.Json;
 using CrateIL.Compute.Devices;
 using CrateIL.Nn.Optim;
@@ -225,10 +226,10 @@ public class OptimizerTests
                 }
                 Assert.Equal(g, store.Grads.ToArray());
             }
-            var tol = new Tolerance(2e-6, 2e-6);
+            var tol = LayerTolerances.OptimizerStep;
             Check.Close(store.Values.ToArray(), p, tol, $"{optimizer} {scope} parameters after 5 steps");
             Check.Close(opt.State[0].Tensor.ToArray(), s1, tol, $"{optimizer} {scope} {opt.State[0].Name}");
-            if (optimizer == "adamw") Check.Close(opt.State[1].Tensor.ToArray(), s2, new Tolerance(1e-9, 2e-6), $"{scope} exp_avg_sq");
+            if (optimizer == "adamw") Check.Close(opt.State[1].Tensor.ToArray(), s2, LayerTolerances.AdamSecondMoment, $"{scope} exp_avg_sq");
         }
     }
 

@@ -1,3 +1,4 @@
+using CrateIL.Nn.Verification;
 using CrateIL.Compute.Devices;
 using CrateIL.Nn.Layers;
 using CrateIL.Nn.Parameters;
@@ -9,8 +10,8 @@ namespace CrateIL.Nn.Tests;
 
 public class PatchEmbeddingTests
 {
-    private static readonly Tolerance ForwardTol = new(5e-5, 1e-4);
-    private static readonly Tolerance BackwardTol = new(2e-4, 2e-4);
+    private static readonly Tolerance ForwardTol = LayerTolerances.PatchEmbeddingForward;
+    private static readonly Tolerance BackwardTol = LayerTolerances.PatchEmbeddingBackward;
 
     /// <summary>A unique, exactly representable value for every image element.</summary>
     private static float Code(int b, int ch, int y, int x) => b * 1_000_000 + ch * 10_000 + y * 100 + x;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using CrateIL.Compute.Verification;
 using Xunit.Sdk;
 
 namespace CrateIL.Testing;
@@ -10,21 +11,10 @@ public static class Check
     {
         if (actual.Length != expected.Length)
             throw new XunitException($"{what}: length {actual.Length} != expected {expected.Length}");
-        int worst = -1, bad = 0, firstBad = -1;
-        double worstExcess = double.NegativeInfinity;
-        for (int i = 0; i < actual.Length; i++)
-        {
-            double a = actual[i], e = expected[i];
-            double excess = double.IsNaN(a) || double.IsInfinity(a) != double.IsInfinity(e)
-                ? double.PositiveInfinity
-                : Math.Abs(a - e) - (tol.Abs + tol.Rel * Math.Abs(e));
-            if (double.IsInfinity(a) && double.IsInfinity(e) && Math.Sign(a) == Math.Sign(e)) excess = double.NegativeInfinity;
-            if (excess > worstExcess) { worstExcess = excess; worst = i; }
-            if (excess > 0) { bad++; if (firstBad < 0) firstBad = i; }
-        }
-        if (bad > 0)
+        var c = Comparison.Of(actual, expected, tol);
+        if (!c.Passed)
             throw new XunitException(string.Create(CultureInfo.InvariantCulture,
-                $"{what}: {bad} of {actual.Length} elements outside {tol}; worst at [{worst}]: actual {actual[worst]:R}, expected {expected[worst]:R} (first bad at [{firstBad}])"));
+                $"{what}: {c.Failures} of {c.Length} elements outside {tol}; worst at [{c.WorstIndex}]: actual {actual[c.WorstIndex]:R}, expected {expected[c.WorstIndex]:R} (first bad at [{c.FirstFailure}])"));
     }
 
     public static void Close(ReadOnlySpan<float> actual, ReadOnlySpan<float> expected, Tolerance tol, string what)

@@ -1,13 +1,12 @@
 using CrateIL.Compute.Ops;
-using CrateIL.Nn.Layers;
 
-namespace CrateIL.Nn.Tests;
+namespace CrateIL.Nn.Layers;
 
 /// <summary>
 /// Float64 ground truth for the PreNorm MSSA block, x½ = x + MSSA(LN(x)), composed from <see cref="MssaReference"/>
 /// and a plain LayerNorm, per batch entry; also the row LayerNorm and its backward used by the fixture tests.
 /// </summary>
-internal static class MssaBlockReference
+public static class MssaBlockReference
 {
     public sealed record Params(double[] NormWeight, double[] NormBias, double[] Qkv, double[]? OutWeight, double[]? OutBias);
 
