@@ -7,32 +7,10 @@ using Xunit.Abstractions;
 
 namespace CrateIL.Cli.Tests;
 
-/// <summary>Console redirection is process-wide: the tests that swap stdout/stderr run one at a time.</summary>
-[CollectionDefinition(nameof(ConsoleCollection), DisableParallelization = true)]
-public sealed class ConsoleCollection;
-
 /// <summary><c>crate emerge</c> as a user runs it: the tiny budget end to end, and mistakes.</summary>
-[Collection(nameof(ConsoleCollection))]
 public class EmergeCommandTests(ITestOutputHelper output)
 {
-    private static (int Code, string Stdout, string Stderr) Crate(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            int code = Program.Main(args);
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int Code, string Stdout, string Stderr) Crate(params string[] args) => CliRunner.Run(args);
 
     private static string TempPath() => Path.Combine(Path.GetTempPath(), "crateil-emerge-" + Guid.NewGuid().ToString("N"));
 
