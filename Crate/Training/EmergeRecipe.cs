@@ -60,7 +60,7 @@ public sealed record EmergeRecipe
     /// <summary>The recipe for a budget.</summary>
     public static EmergeRecipe For(EmergeBudget budget) => budget switch
     {
-        EmergeBudget.Tiny => Make(budget, epochs: 1, stepsPerEpoch: 200, heldOut: 200, warmup: 10),
+        EmergeBudget.Tiny => Make(budget, epochs: 1, stepsPerEpoch: 300, heldOut: 200, warmup: 15),
         EmergeBudget.Default => Make(budget, epochs: 4, stepsPerEpoch: 500, heldOut: 1000, warmup: 100),
         EmergeBudget.Long => Make(budget, epochs: 7, stepsPerEpoch: 1000, heldOut: 1000, warmup: 350),
         _ => throw new ArgumentOutOfRangeException(nameof(budget), budget, "unknown emerge budget"),

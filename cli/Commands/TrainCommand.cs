@@ -68,6 +68,21 @@ internal static class TrainCommand
         models.AddTo(cmd);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
+            try
+            {
+                return Train(parse);
+            }
+            catch (DatasetException e)
+            {
+                // A missing or malformed data file (e.g. Fashion-MNIST not installed) is one line, not a stack trace.
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        }));
+        return cmd;
+
+        int Train(ParseResult parse)
+        {
             string spec = parse.GetValue(model)!;
             var config = spec == CiModel ? CiConfig() : models.Resolve(parse, spec);
             if (spec == CiModel) config = models.Resolve(parse, WriteTemporaryConfig(config));
@@ -138,8 +153,7 @@ internal static class TrainCommand
                 return 3;
             }
             return 0;
-        }));
-        return cmd;
+        }
     }
 
     /// <summary>The CI config goes through the same override path as a config.json (ModelOptions.Resolve).</summary>

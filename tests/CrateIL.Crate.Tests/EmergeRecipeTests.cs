@@ -9,7 +9,7 @@ namespace CrateIL.Crate.Tests;
 public class EmergeRecipeTests
 {
     [Theory]
-    [InlineData(EmergeBudget.Tiny, 200)]
+    [InlineData(EmergeBudget.Tiny, 300)]
     [InlineData(EmergeBudget.Default, 2000)]
     [InlineData(EmergeBudget.Long, 7000)]
     public void Both_models_share_one_shape_and_one_schedule(EmergeBudget budget, long steps)
