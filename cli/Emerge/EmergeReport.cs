@@ -57,7 +57,7 @@ internal static partial class EmergeReport
             bool learned = m.Top1 > chance + 0.15;
             f.Add(Inv($"{m.Label}: held-out top-1 {Pct(m.Top1)} (chance {Pct(chance)}, step 0 {Pct(m.UntrainedTop1)}) — {(learned ? "it learned the task" : "it did NOT clearly learn the task, so its attention says little")}."));
             var untrainedBest = m.Scores.Untrained.MaxBy(s => s.Auc)!;
-            f.Add(Inv($"{m.Label}: best layer {best.Layer + 1} — AUC {best.Auc:F3} (untrained best {untrainedBest.Auc:F3}, centre prior {m.Scores.CentrePrior.Auc:F3}, all-foreground 0.5); object IoU top-60% {best.ObjectIouTop:F3} (all-foreground {m.Scores.AllForeground.ObjectIouTop:F3}, centre prior {m.Scores.CentrePrior.ObjectIouTop:F3})."));
+            f.Add(Inv($"{m.Label}: best layer {best.Layer + 1} — AUC {best.Auc:F3} (untrained best {untrainedBest.Auc:F3}, centre prior {m.Scores.CentrePrior.Auc:F3}, all-foreground 0.5); object IoU top-60% {best.ObjectIouTop:F3} (all-foreground {m.Scores.AllForeground.ObjectIouTop:F3}, centre prior {m.Scores.CentrePrior.ObjectIouTop:F3}); object IoU with DINO's 60 %-mass rule {best.ObjectIouMass:F3} (centre prior {m.Scores.CentrePrior.ObjectIouMass:F3})."));
         }
         var beatsCentre = models.Where(m => m.Scores.Layers[m.Scores.BestLayer].Auc > m.Scores.CentrePrior.Auc).Select(m => m.Label).ToArray();
         double centre = models.Count > 0 ? models[0].Scores.CentrePrior.Auc : double.NaN;
@@ -71,7 +71,7 @@ internal static partial class EmergeReport
             var cb = crate.Scores.Layers[crate.Scores.BestLayer];
             var vb = vit.Scores.Layers[vit.Scores.BestLayer];
             var (diff, half, n) = EmergeScoring.PairedDifference(crate.Scores.ImageAuc, vit.Scores.ImageAuc);
-            string numbers = Inv($"best-layer AUC {cb.Auc:F3} vs {vb.Auc:F3} (paired difference {diff:+0.000;-0.000} ± {half:F3} over {n} images, 95 %), object IoU {cb.ObjectIouTop:F3} vs {vb.ObjectIouTop:F3}, MaskCut mask AP50 {crate.Scores.MaskCut.MaskAp50:F3} vs {vit.Scores.MaskCut.MaskAp50:F3}");
+            string numbers = Inv($"best-layer AUC {cb.Auc:F3} vs {vb.Auc:F3} (paired difference {diff:+0.000;-0.000} ± {half:F3} over {n} images, 95 %), object IoU top-60% {cb.ObjectIouTop:F3} vs {vb.ObjectIouTop:F3}, object IoU mass-60% {cb.ObjectIouMass:F3} vs {vb.ObjectIouMass:F3}, MaskCut mask AP50 {crate.Scores.MaskCut.MaskAp50:F3} vs {vit.Scores.MaskCut.MaskAp50:F3}");
             var notLearned = new[] { crate, vit }.Where(m => m.Top1 <= chance + 0.15).Select(m => m.Label).ToArray();
             string verdict = notLearned.Length > 0
                 ? $"cannot be judged here: {string.Join(" and ", notLearned)} did not clearly learn the task at this budget"
