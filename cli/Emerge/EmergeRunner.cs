@@ -31,6 +31,13 @@ internal static class EmergeRunner
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
         Directory.CreateDirectory(staging);
         var clock = Stopwatch.StartNew();
+        // Ctrl-C ends the run at once; the staging folder goes with it, so nothing half-written is left behind.
+        ConsoleCancelEventHandler cancel = (_, _) =>
+        {
+            try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            Console.Error.WriteLine("crate emerge: interrupted; nothing was written");
+        };
+        Console.CancelKeyPress += cancel;
         try
         {
             var models = EmergeModel.For(settings.Ablations);
@@ -61,6 +68,10 @@ internal static class EmergeRunner
         {
             try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= cancel;
         }
     }
 }
