@@ -45,27 +45,23 @@ internal static class EmergeScoring
         int depth = trained.Maps.Length, count = trained.Images;
         int heads = trained.Maps[0][0].Heads;
         var evaluation = new AttentionSegmentationEvaluation(depth, randomHeads: heads, randomSeed: 1);
+        // Per layer and image, the best-head AUC the evaluation measured, kept for the paired comparison of models.
+        var auc = new double[depth][];
+        for (int l = 0; l < depth; l++) auc[l] = new double[count];
         for (int i = 0; i < count; i++)
         {
             var truth = PatchTruth.FromPixels(trained.TrueMasks[i], trained.ImageSize, trained.ImageSize, trained.GridRows, trained.GridCols);
-            evaluation.AddImage(truth,
-                Enumerable.Range(0, depth).Select(l => trained.Maps[l][i]).ToArray(),
-                Enumerable.Range(0, depth).Select(l => untrained.Maps[l][i]).ToArray());
+            for (int l = 0; l < depth; l++)
+                auc[l][i] = evaluation.Add(l, truth, trained.Maps[l][i], untrained.Maps[l][i]).BestHeadAuc;
         }
         var rows = evaluation.Rows();
         var layers = rows.Select(r => LayerScores.From(r.Layer, r.Model)).ToArray();
         var before = rows.Select(r => LayerScores.From(r.Layer, r.Untrained!)).ToArray();
         int best = 0;
         for (int l = 1; l < depth; l++) if (layers[l].Auc > layers[best].Auc) best = l;
-        var imageAuc = new double[count];
-        for (int i = 0; i < count; i++)
-        {
-            var truth = PatchTruth.FromPixels(trained.TrueMasks[i], trained.ImageSize, trained.ImageSize, trained.GridRows, trained.GridCols);
-            imageAuc[i] = AttentionSegmentationScore.Measure(trained.Maps[best][i], truth).BestHeadAuc;
-        }
         return new ModelScores(trained.Top1, untrained.Top1, layers, before,
             LayerScores.From(-1, rows[0].AllForeground), LayerScores.From(-1, rows[0].CentrePrior), LayerScores.From(-1, rows[0].RandomHeads!),
-            best, MaskCut(trained), MaskCut(untrained)) { ImageAuc = imageAuc };
+            best, MaskCut(trained), MaskCut(untrained)) { ImageAuc = auc[best] };
     }
 
     /// <summary>

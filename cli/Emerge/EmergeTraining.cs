@@ -33,7 +33,13 @@ internal static class EmergeTraining
         long every = Math.Max(1, trainer.TotalSteps / 200);
         double lastTop1 = double.NaN;
         var clock = Stopwatch.StartNew();
-        trainer.StepCompleted = s => { if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s); };
+        // Every step is recorded (about 200 points for the curves); a terminal also gets a live bar.
+        Action<StepProgress>? show = null;
+        trainer.StepCompleted = s =>
+        {
+            if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
+            show?.Invoke(s);
+        };
         if (interactive)
         {
             AnsiConsole.Progress()
@@ -43,11 +49,9 @@ internal static class EmergeTraining
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask(Describe(model, 0, trainer.TotalSteps, double.NaN, double.NaN, 0), maxValue: trainer.TotalSteps);
-                    double imagesPerSecond = 0;
-                    trainer.StepCompleted = s =>
+                    show = s =>
                     {
-                        if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
-                        imagesPerSecond = s.Step * (double)options.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                        double imagesPerSecond = s.Step * (double)options.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
                         task.Value = s.Step;
                         task.Description = Describe(model, s.Step, s.TotalSteps, s.Loss, lastTop1, imagesPerSecond);
                     };
@@ -63,7 +67,7 @@ internal static class EmergeTraining
             trainer.Run();
         }
         clock.Stop();
-        var epochs = ReadEpochs(trainer);
+        var epochs = trainer.History.ToList();
         afterTraining(trainer.Model);
         string checkpoint = Path.Combine(outDir, model.FileStem + ".safetensors");
         // A plain model file (weights + configuration), not the training checkpoint with optimizer state, so it loads in
@@ -73,8 +77,6 @@ internal static class EmergeTraining
         return new TrainingOutcome(model, config, trainer.Step, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             epochs, steps, checkpoint);
     }
-
-    private static List<EpochMetrics> ReadEpochs(Trainer trainer) => [.. trainer.History];
 
     private static string Describe(EmergeModel model, long step, long total, double loss, double top1, double imagesPerSecond) =>
         string.Create(CultureInfo.InvariantCulture,
