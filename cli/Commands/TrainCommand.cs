@@ -66,19 +66,8 @@ internal static class TrainCommand
             seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
-        cmd.SetAction(parse => CliErrors.Run(() =>
-        {
-            try
-            {
-                return Train(parse);
-            }
-            catch (DatasetException e)
-            {
-                // A missing or malformed data file (e.g. Fashion-MNIST not installed) is one line, not a stack trace.
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
-            }
-        }));
+        // CliErrors turns data errors (e.g. Fashion-MNIST not installed) into one line and exit 2, divergence into exit 3.
+        cmd.SetAction(parse => CliErrors.Run(() => Train(parse)));
         return cmd;
 
         int Train(ParseResult parse)
@@ -140,18 +129,10 @@ internal static class TrainCommand
             trainer.EpochCompleted = m => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {m.Epoch,3}  step {m.Step,6}  lr {m.LearningRate:E2}  train {m.TrainLoss:F4}  val {m.ValLoss:F4}  top1 {m.Top1 * 100:F1}%  top5 {m.Top5 * 100:F1}%  {m.ImagesPerSecond:F1} img/s  |g| {m.GradNorm:F3}  Rc {string.Join("/", m.Probes.Select(p => p.CodingRate.ToString("F1", CultureInfo.InvariantCulture)))}  sparsity {string.Join("/", m.Probes.Select(p => p.Sparsity.ToString("F2", CultureInfo.InvariantCulture)))}"));
             var wall = System.Diagnostics.Stopwatch.StartNew();
-            try
-            {
-                var epochs = trainer.Run();
-                double trainSeconds = epochs.Sum(m => m.Step > 0 ? trainer.Options.BatchSize * trainer.StepsPerEpoch / Math.Max(1e-9, m.ImagesPerSecond) : 0);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"done: {trainer.Step} steps, final top1 {epochs[^1].Top1 * 100:F1}% (best {trainer.BestTop1 * 100:F1}% at epoch {trainer.BestEpoch}), {trainSeconds:F0} s training, {wall.Elapsed.TotalSeconds:F0} s wall"));
-            }
-            catch (TrainingDivergedException e)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 3;
-            }
+            var results = trainer.Run();
+            double trainSeconds = results.Sum(m => m.Step > 0 ? trainer.Options.BatchSize * trainer.StepsPerEpoch / Math.Max(1e-9, m.ImagesPerSecond) : 0);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"done: {trainer.Step} steps, final top1 {results[^1].Top1 * 100:F1}% (best {trainer.BestTop1 * 100:F1}% at epoch {trainer.BestEpoch}), {trainSeconds:F0} s training, {wall.Elapsed.TotalSeconds:F0} s wall"));
             return 0;
         }
     }
