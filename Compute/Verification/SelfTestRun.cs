@@ -75,14 +75,18 @@ public sealed class SelfTestRun(Device device, bool quick, bool measureJit = fal
             body(c);
             Device.Synchronize();
         }
-        catch (Exception)
+        catch (Exception e)
         {
-            // The cold run passed through; a warm failure would be a different bug, but only the timing is wanted here.
+            // The cold run passed, so a failure on the second, identical run is a bug of its own (state kept between
+            // calls, a cache, a race): report it as a failing row rather than losing it to the timing pass.
+            threw = true;
+            _rows.Add(new SelfTestRow(group, check, shape, "error (second run)", double.NaN, double.NaN, double.NaN, default, false,
+                $"{e.GetType().Name}: {e.Message}".ReplaceLineEndings(" ")));
         }
         finally { _muted = false; }
         var warm = Stopwatch.GetElapsedTime(t1);
         Elapsed += warm;
-        _jit.Add(new CaseJit(check, shape, cold, warm));
+        if (!threw) _jit.Add(new CaseJit(check, shape, cold, warm));
     }
 
     internal void Add(SelfTestRow row)
