@@ -26,8 +26,13 @@ public static class CrateCheckpoint
         return tensors;
     }
 
-    /// <summary>Writes the model's parameters and configuration to a safetensors file (atomically).</summary>
-    public static void Save(CrateModel model, string path) => Safetensors.Write(path, StateDict(model));
+    /// <summary>Writes the model's parameters and configuration (and, when given, its <see cref="ModelInput"/>) to a safetensors file (atomically).</summary>
+    public static void Save(CrateModel model, string path, ModelInput? input = null)
+    {
+        var tensors = StateDict(model);
+        input?.WriteTo(tensors.Metadata);
+        Safetensors.Write(path, tensors);
+    }
 
     /// <summary>The configuration stored in a checkpoint's metadata; <see cref="CrateConfigException"/> if absent or malformed.</summary>
     public static CrateConfig ReadConfig(string path)

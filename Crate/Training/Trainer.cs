@@ -98,7 +98,10 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         var state = TrainingCheckpoint.ReadState(checkpoint);
         var config = CrateCheckpoint.ReadConfig(checkpoint);
-        return new Trainer(config, train, validation, options with { Seed = state.Seed }, device, checkpoint);
+        // The input description travels with the run: a resumed run keeps the one its first checkpoint stored.
+        var metadata = Safetensors.ReadHeader(checkpoint).Metadata;
+        var input = options.Input ?? (metadata.ContainsKey(ModelInput.MetadataKey) ? ModelInput.From(metadata, config, checkpoint) : null);
+        return new Trainer(config, train, validation, options with { Seed = state.Seed, Input = input }, device, checkpoint);
     }
 
     public TrainerOptions Options { get; }
@@ -194,7 +197,7 @@ public sealed class Trainer : IDisposable
         if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
         EpochsCompleted = epoch + 1;
         string path = CheckpointPath(EpochsCompleted);
-        TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState());
+        TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState(), Options.Input);
         LastCheckpoint = path;
         _metrics.Append(metrics);
         _history.Add(metrics);

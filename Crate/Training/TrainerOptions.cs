@@ -56,6 +56,12 @@ public sealed record TrainerOptions
     /// <summary>Where metrics and checkpoints go.</summary>
     public string OutputDirectory { get; init; } = "train-out";
 
+    /// <summary>
+    /// What the model expects of a photo (evaluation resize, normalisation, class names), stored in every checkpoint so
+    /// the segmentation commands prepare images as the model saw them; null: nothing stored (readers assume the default).
+    /// </summary>
+    public Models.ModelInput? Input { get; init; }
+
     public TrainerOptions Validate()
     {
         void Require(bool ok, string name, object value, string why)

@@ -46,13 +46,14 @@ public static class TrainingCheckpoint
     /// <summary>Prefix of the optimizer state tensors.</summary>
     public const string OptimizerPrefix = "optimizer.";
 
-    public static void Save(string path, CrateModel model, Optimizer optimizer, TrainingState state)
+    public static void Save(string path, CrateModel model, Optimizer optimizer, TrainingState state, ModelInput? input = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(state);
         var tensors = CrateCheckpoint.StateDict(model);
         tensors.Metadata[StateKey] = JsonSerializer.Serialize(state);
+        input?.WriteTo(tensors.Metadata);
         foreach (var s in optimizer.State)
             tensors.Add(OptimizerPrefix + s.Name, [(int)s.Tensor.Shape.Length], s.Tensor.ToArray());
         Safetensors.Write(path, tensors);

@@ -117,6 +117,9 @@ internal static class TrainCommand
                 if (config.Classes < train.ClassCount || (resumePath is null && dataSpec != "shapes" && IsProcedural(dataSpec)))
                     config = config with { Classes = train.ClassCount };
             }
+            // Every checkpoint records how photos must be prepared for this model (the validation pipeline: a plain resize
+            // to the model's size, this normalisation) and the class names, for infer/attention/pca/maskcut/segeval.
+            options = options with { Input = ModelInput.For(train, Norm(config.Channels), InputResize.Resize, dataSpec) };
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train);
