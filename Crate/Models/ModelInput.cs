@@ -65,7 +65,8 @@ public sealed record ModelInput
         Dataset = dataset,
     };
 
-    /// <summary>The normalisation as the data pipeline's type.</summary>
+    /// <summary>The normalisation as the data pipeline's type (not stored: <see cref="Mean"/> and <see cref="Std"/> are).</summary>
+    [JsonIgnore]
     public Normalization Normalization => new(Mean, Std);
 
     /// <summary>The evaluation pipeline for a model of <paramref name="config"/>'s input size: resize (and crop), then normalise.</summary>

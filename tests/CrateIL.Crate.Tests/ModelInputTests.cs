@@ -34,6 +34,7 @@ public class ModelInputTests
         Assert.Equal("dog", read.ClassName(1));
         Assert.Equal("class 7", read.ClassName(7));
         Assert.Equal("imagefolder:x", read.Dataset);
+        Assert.DoesNotContain("Normalization", Safetensors.ReadHeader(path).Metadata[ModelInput.MetadataKey]);
         var pipeline = read.Pipeline(Tiny);
         Assert.IsType<Resize>(pipeline.Transform);
         Assert.Equal((16, 16), pipeline.OutputSize(40, 30));
