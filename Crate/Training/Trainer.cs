@@ -141,8 +141,23 @@ public sealed class Trainer : IDisposable
     /// <summary>The checkpoint files of <see cref="TrainerOptions.OutputDirectory"/>.</summary>
     public CheckpointRotation Checkpoints => _checkpoints;
 
-    /// <summary>Names of the stale temporary files (of killed checkpoint writes) <see cref="Run"/> removed from the output directory.</summary>
+    /// <summary>Names of the stale temporary files (of killed checkpoint writes) removed from the output directory so far.</summary>
     public IReadOnlyList<string> RemovedTemporaryFiles { get; private set; } = [];
+
+    /// <summary>
+    /// Removes the temporary files killed checkpoint writes left in the output directory (only names of
+    /// <see cref="AtomicFile.TemporaryName"/>'s shape), once per trainer, before it writes there; <see cref="Run"/>
+    /// calls it, a caller may call it earlier to report them. Returns <see cref="RemovedTemporaryFiles"/>.
+    /// </summary>
+    public IReadOnlyList<string> RemoveStaleTemporaryFiles()
+    {
+        if (!_staleFilesChecked)
+        {
+            RemovedTemporaryFiles = _checkpoints.RemoveStaleTemporaryFiles();
+            _staleFilesChecked = true;
+        }
+        return RemovedTemporaryFiles;
+    }
 
     /// <summary>The learning rate of the schedule at optimizer step <paramref name="step"/> (0-based), for plots.</summary>
     public double LearningRateAt(long step) => _schedule.At(step);
@@ -172,11 +187,7 @@ public sealed class Trainer : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(Options.OutputDirectory);
-        if (!_staleFilesChecked)
-        {
-            RemovedTemporaryFiles = _checkpoints.RemoveStaleTemporaryFiles();
-            _staleFilesChecked = true;
-        }
+        RemoveStaleTemporaryFiles();
         var results = new List<EpochMetrics>();
         while (EpochsCompleted < Options.Epochs) results.Add(RunEpoch(cancellation));
         return results;
