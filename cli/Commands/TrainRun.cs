@@ -21,6 +21,8 @@ internal static class TrainRun
     /// </summary>
     internal static Func<StepProgress, bool>? InterruptWhen { get; set; }
 
+    private static readonly TimeSpan DuplicateSignalWindow = TimeSpan.FromMilliseconds(500);
+
     public static int Execute(Trainer trainer, CrateConfig config, string deviceSpec, int trainCount, int validationCount,
         bool json, int? logEvery, Func<string> resumeCommand)
     {
@@ -65,11 +67,15 @@ internal static class TrainRun
             LogEvery = logEvery ?? TrainProgress.DefaultLogEvery(trainer.StepsPerEpoch),
             EpochLine = m => EpochLine(m, trainer),
         };
+        var firstSignal = System.Diagnostics.Stopwatch.StartNew();
         ConsoleCancelEventHandler onCtrlC = (_, e) =>
         {
-            // The first Ctrl-C stops after the current step; a second one is left to terminate the process.
-            if (interrupt.IsCancellationRequested) return;
+            // The first Ctrl-C stops after the current step; a second one is left to terminate the process. A second
+            // SIGINT within half a second is the same request delivered twice (`timeout -s INT` signals both the process
+            // and its process group), not a user pressing again.
+            if (interrupt.IsCancellationRequested && firstSignal.Elapsed > DuplicateSignalWindow) return;
             e.Cancel = true;
+            if (!interrupt.IsCancellationRequested) firstSignal.Restart();
             RequestStop(interrupt, info);
         };
         Console.CancelKeyPress += onCtrlC;
