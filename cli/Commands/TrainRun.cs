@@ -29,6 +29,7 @@ internal static class TrainRun
         var options = trainer.Options;
         Action<string> info = json ? Console.Error.WriteLine : Console.WriteLine;
         var removed = trainer.RemoveStaleTemporaryFiles();
+        int startStepInEpoch = trainer.StepInEpoch;
         if (json)
         {
             Console.WriteLine(TrainProgress.Json("start", ("model", config.ToString()), ("device", deviceSpec), ("train_images", trainCount),
@@ -102,7 +103,9 @@ internal static class TrainRun
         }
         SaveCurves();
         var all = MetricsLog.Read(options.OutputDirectory);
-        double trainSeconds = results.Sum(m => m.Step > 0 ? options.BatchSize * trainer.StepsPerEpoch / Math.Max(1e-9, m.ImagesPerSecond) : 0);
+        // Each epoch's images/s covers the steps this process took (a resumed epoch's first steps ran in another).
+        double trainSeconds = results.Select((m, i) => (i == 0 ? trainer.StepsPerEpoch - startStepInEpoch : trainer.StepsPerEpoch)
+            * (double)options.BatchSize / Math.Max(1e-9, m.ImagesPerSecond)).Sum();
         string curves = Path.Combine(options.OutputDirectory, TrainCurves.FileName);
         if (json)
         {
