@@ -100,14 +100,20 @@ public sealed class DataLoader
     public SampleRandom SampleStream(int epoch, int index) => SampleRandom.For(Seed, epoch, index);
 
     /// <summary>
-    /// The batches of one epoch. Only one epoch may be enumerated at a time (the buffers are shared); disposing the
-    /// enumerator (foreach does) stops the workers.
+    /// The batches of one epoch, from batch <paramref name="firstBatch"/> on (a run resumed mid-epoch skips those it
+    /// already trained on without loading them). Only one epoch may be enumerated at a time (the buffers are shared);
+    /// disposing the enumerator (foreach does) stops the workers.
     /// </summary>
-    public IEnumerable<Batch> Epoch(int epoch) => new EpochEnumerable(this, epoch);
-
-    private sealed class EpochEnumerable(DataLoader loader, int epoch) : IEnumerable<Batch>
+    public IEnumerable<Batch> Epoch(int epoch, int firstBatch = 0)
     {
-        public IEnumerator<Batch> GetEnumerator() => new EpochRun(loader, epoch);
+        if ((uint)firstBatch > (uint)BatchesPerEpoch)
+            throw new ArgumentOutOfRangeException(nameof(firstBatch), firstBatch, $"an epoch has {BatchesPerEpoch} batches");
+        return new EpochEnumerable(this, epoch, firstBatch);
+    }
+
+    private sealed class EpochEnumerable(DataLoader loader, int epoch, int firstBatch) : IEnumerable<Batch>
+    {
+        public IEnumerator<Batch> GetEnumerator() => new EpochRun(loader, epoch, firstBatch);
         IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
@@ -141,7 +147,7 @@ public sealed class DataLoader
         private bool _stopping, _disposed;
         private Batch? _current;
 
-        public EpochRun(DataLoader loader, int epoch)
+        public EpochRun(DataLoader loader, int epoch, int firstBatch)
         {
             lock (loader._buffers)
             {
@@ -150,6 +156,7 @@ public sealed class DataLoader
             }
             _loader = loader;
             _epoch = epoch;
+            _nextClaim = _nextDeliver = firstBatch;
             loader.GetOrder(epoch, loader._order);
             _free = new Stack<Batch>(loader._buffers);
             _ready = new Batch?[loader._buffers.Length];

@@ -52,6 +52,22 @@ public sealed record EpochMetrics(int Epoch, long Step, double LearningRate, dou
         };
         return JsonSerializer.Serialize(o);
     }
+
+    /// <summary>Reads one object written by <see cref="Json"/> back (a line of metrics.jsonl).</summary>
+    public static EpochMetrics FromJson(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        using var doc = JsonDocument.Parse(json);
+        var r = doc.RootElement;
+        var probes = r.TryGetProperty("probes", out var list)
+            ? list.EnumerateArray().Select(p => new LayerProbe(p.GetProperty("layer").GetInt32(),
+                p.GetProperty("coding_rate_per_head").EnumerateArray().Select(h => h.GetDouble()).ToArray(),
+                p.GetProperty("coding_rate").GetDouble(), p.GetProperty("sparsity").GetDouble())).ToArray()
+            : [];
+        return new EpochMetrics(r.GetProperty("epoch").GetInt32(), r.GetProperty("step").GetInt64(), r.GetProperty("lr").GetDouble(),
+            r.GetProperty("train_loss").GetDouble(), r.GetProperty("val_loss").GetDouble(), r.GetProperty("top1").GetDouble(),
+            r.GetProperty("top5").GetDouble(), r.GetProperty("images_per_s").GetDouble(), r.GetProperty("grad_norm").GetDouble(), probes);
+    }
 }
 
 /// <summary>Appends epoch metrics to <c>metrics.csv</c> (header written once) and <c>metrics.jsonl</c> in a directory.</summary>
@@ -71,6 +87,30 @@ public sealed class MetricsLog(string directory, int depth)
         bool fresh = !File.Exists(CsvPath) || new FileInfo(CsvPath).Length == 0;
         File.AppendAllText(CsvPath, (fresh ? header + "\n" : "") + metrics.CsvRow(depth) + "\n");
         File.AppendAllText(JsonPath, metrics.Json() + "\n");
+    }
+
+    /// <summary>
+    /// The epochs recorded in <c>metrics.jsonl</c> of <paramref name="directory"/>, one per epoch in epoch order: where
+    /// a run was resumed from an earlier checkpoint and repeated epochs, the latest record wins. Empty when there is no file.
+    /// </summary>
+    public static IReadOnlyList<EpochMetrics> Read(string directory)
+    {
+        string path = Path.Combine(directory, JsonName);
+        if (!File.Exists(path)) return [];
+        var byEpoch = new SortedDictionary<int, EpochMetrics>();
+        foreach (string line in File.ReadLines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            EpochMetrics m;
+            try { m = EpochMetrics.FromJson(line); }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+            {
+                // A line cut short by a killed process: the epochs around it still count.
+                continue;
+            }
+            byEpoch[m.Epoch] = m;
+        }
+        return [.. byEpoch.Values];
     }
 }
 

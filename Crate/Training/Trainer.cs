@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
 using CrateIL.Crate.Checkpoints;
@@ -15,11 +14,15 @@ namespace CrateIL.Crate.Training;
 /// label-smoothed cross-entropy, gradient accumulation over k micro-batches (parameter gradients accumulate, each
 /// micro-batch's loss weighted by its share of the step's images; gradients zeroed after every step), optional global
 /// norm clipping, per-epoch evaluation (top-1/top-5, loss), white-box probes on a fixed batch, metrics appended to
-/// CSV and JSON lines, and one atomically written checkpoint per epoch (<see cref="TrainingCheckpoint"/>).
+/// CSV and JSON lines, and atomically written checkpoints (<see cref="TrainingCheckpoint"/>) rotated by
+/// <see cref="CheckpointRotation"/>: <c>last</c> after every epoch, <c>best</c> by validation top-1, the newest
+/// <see cref="TrainerOptions.KeepEpochCheckpoints"/> per-epoch files. A cancelled run (<see cref="Run"/>'s token, e.g.
+/// Ctrl-C) stops between optimizer steps and writes a resumable mid-epoch <c>last</c> checkpoint.
 /// <para>
 /// Determinism: the data order of epoch e comes from (seed, e) (<see cref="DataLoader"/>), a sample's augmentation
 /// from (seed, e, index), the dropout mask of micro-batch j of step s from (seed, s·k + j); nothing else is random,
-/// so resuming from epoch k's checkpoint reproduces the uninterrupted run bit for bit on the same device.
+/// so resuming from epoch k's checkpoint, or from one written on interrupt after any step, reproduces the uninterrupted
+/// run bit for bit on the same device.
 /// </para>
 /// A non-finite loss, gradient norm or weight vector stops the run with <see cref="TrainingDivergedException"/>
 /// before anything is written, so the last checkpoint on disk stays the last good state.
@@ -38,6 +41,11 @@ public sealed class Trainer : IDisposable
     private readonly Tensor _dLogits;
     private Tensor? _probeImages;
     private readonly List<EpochMetrics> _history = [];
+    private readonly CheckpointRotation _checkpoints;
+    // A run resumed from a checkpoint written on interrupt: steps of the epoch in progress already taken, and its sums.
+    private int _stepInEpoch;
+    private PartialEpoch? _partial;
+    private bool _staleFilesChecked;
     private bool _disposed;
 
     /// <summary>A fresh run: the model is initialised from <see cref="TrainerOptions.Seed"/>.</summary>
@@ -69,6 +77,7 @@ public sealed class Trainer : IDisposable
         _schedule = new WarmupCosineSchedule(options.LearningRate, options.WarmupSteps, total, options.MinLearningRate);
         _loss = new SoftmaxCrossEntropyLoss(options.LabelSmoothing);
         _metrics = new MetricsLog(options.OutputDirectory, config.Depth);
+        _checkpoints = new CheckpointRotation(options.OutputDirectory, options.KeepEpochCheckpoints);
         Model = new CrateModel(config, device, options.Seed);
         try
         {
@@ -123,8 +132,35 @@ public sealed class Trainer : IDisposable
     /// <summary>The metrics of every epoch this trainer ran, in order (a resumed run starts empty).</summary>
     public IReadOnlyList<EpochMetrics> History => _history;
 
-    /// <summary>The checkpoint of the last finished epoch (null before the first).</summary>
+    /// <summary>Optimizer steps of the epoch in progress already taken (non-zero after resuming an interrupted epoch).</summary>
+    public int StepInEpoch => _stepInEpoch;
+
+    /// <summary>The most recent checkpoint: <c>last.safetensors</c> once an epoch finished or the run was interrupted, the resumed file before (null for a fresh run before its first epoch).</summary>
     public string? LastCheckpoint { get; private set; }
+
+    /// <summary>The checkpoint files of <see cref="TrainerOptions.OutputDirectory"/>.</summary>
+    public CheckpointRotation Checkpoints => _checkpoints;
+
+    /// <summary>Names of the stale temporary files (of killed checkpoint writes) removed from the output directory so far.</summary>
+    public IReadOnlyList<string> RemovedTemporaryFiles { get; private set; } = [];
+
+    /// <summary>
+    /// Removes the temporary files killed checkpoint writes left in the output directory (only names of
+    /// <see cref="AtomicFile.TemporaryName"/>'s shape), once per trainer, before it writes there; <see cref="Run"/>
+    /// calls it, a caller may call it earlier to report them. Returns <see cref="RemovedTemporaryFiles"/>.
+    /// </summary>
+    public IReadOnlyList<string> RemoveStaleTemporaryFiles()
+    {
+        if (!_staleFilesChecked)
+        {
+            RemovedTemporaryFiles = _checkpoints.RemoveStaleTemporaryFiles();
+            _staleFilesChecked = true;
+        }
+        return RemovedTemporaryFiles;
+    }
+
+    /// <summary>The learning rate of the schedule at optimizer step <paramref name="step"/> (0-based), for plots.</summary>
+    public double LearningRateAt(long step) => _schedule.At(step);
 
     /// <summary>Called after every epoch with its metrics (the CLI prints one line).</summary>
     public Action<EpochMetrics>? EpochCompleted { get; set; }
@@ -138,47 +174,66 @@ public sealed class Trainer : IDisposable
     /// <summary>Optimizer steps of the whole run: epochs × steps per epoch.</summary>
     public long TotalSteps => (long)Options.Epochs * StepsPerEpoch;
 
-    /// <summary>Path of the checkpoint written after <paramref name="epochs"/> epochs.</summary>
-    public string CheckpointPath(int epochs) =>
-        Path.Combine(Options.OutputDirectory, string.Create(CultureInfo.InvariantCulture, $"epoch-{epochs:D4}.safetensors"));
+    /// <summary>Path of the per-epoch checkpoint written after <paramref name="epochs"/> epochs (kept for the newest <see cref="TrainerOptions.KeepEpochCheckpoints"/>).</summary>
+    public string CheckpointPath(int epochs) => _checkpoints.EpochPath(epochs);
 
-    /// <summary>Trains the remaining epochs up to <see cref="TrainerOptions.Epochs"/>; returns their metrics.</summary>
-    public IReadOnlyList<EpochMetrics> Run()
+    /// <summary>
+    /// Trains the remaining epochs up to <see cref="TrainerOptions.Epochs"/>; returns their metrics. First removes the
+    /// temporary files killed checkpoint writes left in the output directory. When <paramref name="cancellation"/> is
+    /// signalled, the step in flight finishes, a resumable checkpoint of it is written to <c>last.safetensors</c> and
+    /// <see cref="TrainingInterruptedException"/> is thrown.
+    /// </summary>
+    public IReadOnlyList<EpochMetrics> Run(CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(Options.OutputDirectory);
+        RemoveStaleTemporaryFiles();
         var results = new List<EpochMetrics>();
-        while (EpochsCompleted < Options.Epochs) results.Add(RunEpoch());
+        while (EpochsCompleted < Options.Epochs) results.Add(RunEpoch(cancellation));
         return results;
     }
 
-    /// <summary>One epoch: training steps, evaluation, probes, metrics, checkpoint.</summary>
-    public EpochMetrics RunEpoch()
+    /// <summary>
+    /// One epoch (the rest of it, after resuming an interrupted one): training steps, evaluation, probes, metrics,
+    /// checkpoints. <paramref name="cancellation"/> is checked before the first step and after every step.
+    /// </summary>
+    public EpochMetrics RunEpoch(CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Directory.CreateDirectory(Options.OutputDirectory);
         int epoch = EpochsCompleted, k = Options.AccumulationSteps;
+        var partial = _partial ?? new PartialEpoch();
+        int stepInEpoch = _stepInEpoch;
+        double lossSum = partial.LossSum, normSum = partial.GradNormSum, stepLoss = 0;
+        int microBatches = partial.MicroBatches, images = 0, micro = 0;
+        PartialEpoch SoFar() => new() { LossSum = lossSum, GradNormSum = normSum, MicroBatches = microBatches, Images = partial.Images + images };
+        if (cancellation.IsCancellationRequested) Interrupt(epoch, stepInEpoch, SoFar(), cancellation);
         Model.Training = true;
-        double lossSum = 0, normSum = 0, stepLoss = 0;
-        int microBatches = 0, images = 0, micro = 0;
         var clock = Stopwatch.StartNew();
-        int budget = StepsPerEpoch * k;
-        foreach (var batch in _loader.Epoch(epoch))
+        int budget = (StepsPerEpoch - stepInEpoch) * k, taken = 0;
+        foreach (var batch in _loader.Epoch(epoch, stepInEpoch * k))
         {
-            if (microBatches == budget) break;
+            if (taken == budget) break;
             if (micro == 0) Model.Parameters.ZeroGrads();
             double loss = Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
             lossSum += loss;
             stepLoss += loss;
             microBatches++;
+            taken++;
             images += batch.Count;
             if (++micro == k)
             {
                 double stepRate = _schedule.At(Step);
                 normSum += ApplyStep(epoch);
+                stepInEpoch++;
                 StepCompleted?.Invoke(new StepProgress(Step, TotalSteps, stepLoss / k, stepRate));
                 micro = 0;
                 stepLoss = 0;
+                if (cancellation.IsCancellationRequested)
+                {
+                    Model.Training = false;
+                    Interrupt(epoch, stepInEpoch, SoFar(), cancellation);
+                }
             }
         }
         clock.Stop();
@@ -186,23 +241,43 @@ public sealed class Trainer : IDisposable
         double lr = _schedule.At(Math.Max(0, Step - 1));
         var (valLoss, top1, top5) = Evaluate();
         var probes = Probe();
+        // Images per second of this process's share of the epoch (a resumed epoch's earlier steps ran in another).
         var metrics = new EpochMetrics(epoch + 1, Step, lr, lossSum / Math.Max(1, microBatches), valLoss, top1, top5,
             images / Math.Max(1e-9, clock.Elapsed.TotalSeconds), normSum / Math.Max(1, StepsPerEpoch), probes);
-        if (top1 > BestTop1)
+        bool isBest = top1 > BestTop1;
+        if (isBest)
         {
             BestTop1 = top1;
             BestEpoch = epoch + 1;
         }
-        float weightNorm = _clipper.Norm(Model.Parameters.Values);
-        if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
+        CheckWeights(epoch);
         EpochsCompleted = epoch + 1;
-        string path = CheckpointPath(EpochsCompleted);
-        TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState(), Options.Input);
-        LastCheckpoint = path;
+        _stepInEpoch = 0;
+        _partial = null;
+        _checkpoints.EpochFinished(EpochsCompleted, isBest, path => TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState(), Options.Input));
+        LastCheckpoint = _checkpoints.LastPath;
         _metrics.Append(metrics);
         _history.Add(metrics);
         EpochCompleted?.Invoke(metrics);
         return metrics;
+    }
+
+    /// <summary>Writes the resumable checkpoint of the step just taken to <c>last</c> and throws <see cref="TrainingInterruptedException"/>.</summary>
+    private void Interrupt(int epoch, int stepInEpoch, PartialEpoch partial, CancellationToken cancellation)
+    {
+        CheckWeights(epoch);
+        _stepInEpoch = stepInEpoch;
+        _partial = partial;
+        Directory.CreateDirectory(Options.OutputDirectory);
+        TrainingCheckpoint.Save(_checkpoints.LastPath, Model, Optimizer, CurrentState() with { StepInEpoch = stepInEpoch, Partial = partial }, Options.Input);
+        LastCheckpoint = _checkpoints.LastPath;
+        throw new TrainingInterruptedException(epoch, stepInEpoch, StepsPerEpoch, Step, LastCheckpoint, cancellation);
+    }
+
+    private void CheckWeights(int epoch)
+    {
+        float weightNorm = _clipper.Norm(Model.Parameters.Values);
+        if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
     }
 
     /// <summary>
@@ -305,8 +380,14 @@ public sealed class Trainer : IDisposable
             throw new CheckpointFormatException(path, $"the checkpoint was trained with {state.Optimizer}, not {Options.Optimizer}");
         if (state.StepsPerEpoch != StepsPerEpoch)
             throw new CheckpointFormatException(path, $"the checkpoint's run had {state.StepsPerEpoch} steps per epoch; this one has {StepsPerEpoch} (different data or batch size)");
+        if (state.StepInEpoch < 0 || state.StepInEpoch > StepsPerEpoch)
+            throw new CheckpointFormatException(path, $"step_in_epoch {state.StepInEpoch} is outside the epoch's {StepsPerEpoch} steps");
+        if (state.StepInEpoch > 0 && (state.AccumulationSteps != Options.AccumulationSteps || state.BatchSize != Options.BatchSize))
+            throw new CheckpointFormatException(path, $"the checkpoint was interrupted mid-epoch with batch {state.BatchSize} × accumulation {state.AccumulationSteps}; this run has {Options.BatchSize} × {Options.AccumulationSteps}, so it cannot continue at the same sample");
         EpochsCompleted = state.EpochsCompleted;
         Step = state.Step;
+        _stepInEpoch = state.StepInEpoch;
+        _partial = state.StepInEpoch > 0 ? state.Partial : null;
         BestTop1 = state.BestEpoch > 0 ? state.BestTop1 : double.NegativeInfinity;
         BestEpoch = state.BestEpoch;
         LastCheckpoint = Path.GetFullPath(path);

@@ -53,6 +53,12 @@ public sealed record TrainerOptions
     /// <summary>Data loader worker threads (0: load on the training thread).</summary>
     public int Workers { get; init; } = 1;
 
+    /// <summary>
+    /// Per-epoch checkpoint files (<c>epoch-NNNN.safetensors</c>) kept: the newest this many; 0 writes none.
+    /// <c>last.safetensors</c> and <c>best.safetensors</c> are always written (<see cref="CheckpointRotation"/>).
+    /// </summary>
+    public int KeepEpochCheckpoints { get; init; } = 3;
+
     /// <summary>Where metrics and checkpoints go.</summary>
     public string OutputDirectory { get; init; } = "train-out";
 
@@ -80,6 +86,7 @@ public sealed record TrainerOptions
         Require(LabelSmoothing is >= 0f and <= 1f, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1]");
         Require(ProbeImages >= 0, nameof(ProbeImages), ProbeImages, "must be non-negative");
         Require(Workers >= 0, nameof(Workers), Workers, "must be non-negative");
+        Require(KeepEpochCheckpoints >= 0, nameof(KeepEpochCheckpoints), KeepEpochCheckpoints, "must be non-negative");
         return this;
     }
 }

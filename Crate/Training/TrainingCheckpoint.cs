@@ -25,10 +25,29 @@ public sealed record TrainingState
     [JsonPropertyName("steps_per_epoch")] public int StepsPerEpoch { get; init; }
     [JsonPropertyName("accumulation_steps")] public int AccumulationSteps { get; init; }
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; }
+
+    /// <summary>
+    /// Optimizer steps of epoch <see cref="EpochsCompleted"/> (0-based: the epoch in progress) already taken: 0 at an
+    /// epoch boundary, more in a checkpoint written on interrupt. The epoch's data order comes from (seed, epoch), so a
+    /// resumed run skips this many steps' batches and continues with the next.
+    /// </summary>
+    [JsonPropertyName("step_in_epoch")] public int StepInEpoch { get; init; }
+
+    /// <summary>The running sums of the epoch in progress, so its metrics come out as if it had not been interrupted.</summary>
+    [JsonPropertyName("partial_epoch")] public PartialEpoch? Partial { get; init; }
+}
+
+/// <summary>Sums over the steps an interrupted epoch already took (<see cref="TrainingState.Partial"/>).</summary>
+public sealed record PartialEpoch
+{
+    [JsonPropertyName("loss_sum")] public double LossSum { get; init; }
+    [JsonPropertyName("grad_norm_sum")] public double GradNormSum { get; init; }
+    [JsonPropertyName("micro_batches")] public int MicroBatches { get; init; }
+    [JsonPropertyName("images")] public int Images { get; init; }
 }
 
 /// <summary>
-/// Training checkpoints: ONE safetensors file per epoch holding the model's parameters under their official names,
+/// Training checkpoints: ONE safetensors file per checkpoint (see <see cref="CheckpointRotation"/>) holding the model's parameters under their official names,
 /// every optimizer state buffer as a flat tensor <c>optimizer.&lt;state&gt;</c> (e.g. <c>optimizer.exp_avg</c>) laid out
 /// exactly like the parameter store's contiguous value buffer, the configuration (<see cref="CrateCheckpoint.ConfigKey"/>)
 /// and the <see cref="TrainingState"/> JSON in the metadata. One file rather than two because the weights and the

@@ -53,17 +53,20 @@ internal static class TrainCommand
         var optimizer = new Option<string>("--optimizer") { DefaultValueFactory = _ => "lion" };
         optimizer.AcceptOnlyFromAmong("lion", "adamw");
         var output = new Option<DirectoryInfo>("--out") { Description = "Output directory for metrics and checkpoints", Required = true };
-        var resume = new Option<FileInfo?>("--resume") { Description = "Continue from a training checkpoint (epoch-NNNN.safetensors)" };
+        var resume = new Option<FileInfo?>("--resume") { Description = "Continue from a training checkpoint (last.safetensors, best.safetensors or epoch-NNNN.safetensors; one written on Ctrl-C continues at the step it stopped)" };
+        var keep = new Option<int>("--keep") { Description = "Per-epoch checkpoints (epoch-NNNN.safetensors) to keep, the newest; 0: none. last.safetensors and best.safetensors (best validation top-1) are always written", DefaultValueFactory = _ => 3 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per line (start, steps every --log-every, epochs, done or interrupted) and nothing else on stdout" };
+        var logEvery = new Option<int?>("--log-every") { Description = "Steps between step lines when output is redirected or --json (default: a tenth of an epoch)" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
         var threads = new Option<int?>("--threads") { Description = "CPU worker threads (cpu device)" };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
         var trainSize = new Option<int>("--train-size") { Description = "shapes: training images", DefaultValueFactory = _ => 2048 };
         var valSize = new Option<int>("--val-size") { Description = "shapes: validation images", DefaultValueFactory = _ => 512 };
         var workers = new Option<int>("--workers") { Description = "Data loader threads (0: on the training thread)", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("train", "Train a CRATE classifier, printing one line per epoch")
+        var cmd = new Command("train", "Train a CRATE classifier: a progress bar per epoch (plain lines when redirected, --json for scripts), last/best/epoch checkpoints, metrics and curves.png; Ctrl-C writes a resumable checkpoint")
         {
-            data, model, epochs, batch, accumulate, lr, wd, warmup, smoothing, clip, optimizer, output, resume, device, threads,
-            seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
+            data, model, epochs, batch, accumulate, lr, wd, warmup, smoothing, clip, optimizer, output, resume, keep, json, logEvery,
+            device, threads, seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
         // CliErrors turns data errors (e.g. Fashion-MNIST not installed) into one line and exit 2, divergence into exit 3.
@@ -72,6 +75,11 @@ internal static class TrainCommand
 
         int Train(ParseResult parse)
         {
+            bool jsonLines = parse.GetValue(json);
+            // With --json, stdout carries only the JSON objects; the human-readable lines go to stderr.
+            Action<string> info = jsonLines ? Console.Error.WriteLine : Console.WriteLine;
+            if (parse.GetValue(keep) < 0) throw new ArgumentException($"--keep {parse.GetValue(keep)} must be 0 or more");
+            if (parse.GetValue(logEvery) is < 1) throw new ArgumentException($"--log-every {parse.GetValue(logEvery)} must be at least 1");
             string spec = parse.GetValue(model)!;
             var config = spec == CiModel ? CiConfig() : models.Resolve(parse, spec);
             if (spec == CiModel) config = models.Resolve(parse, WriteTemporaryConfig(config));
@@ -90,6 +98,7 @@ internal static class TrainCommand
                 BatchSize = parse.GetValue(batch),
                 Seed = parse.GetValue(seed),
                 Workers = parse.GetValue(workers),
+                KeepEpochCheckpoints = parse.GetValue(keep),
                 OutputDirectory = parse.GetValue(output)!.FullName,
             };
             string? resumePath = parse.GetValue(resume)?.FullName;
@@ -106,8 +115,8 @@ internal static class TrainCommand
                 (train, var heldOut) = emerge.Data(which, options.Seed, fashionDir);
                 validation = heldOut;
                 config = emerge.Config(parse.GetValue(variant) is string v ? Override(config, v, null, null, null).Variant : CrateVariant.Crate, train.ClassCount);
-                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory };
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory, KeepEpochCheckpoints = options.KeepEpochCheckpoints };
+                info(string.Create(CultureInfo.InvariantCulture,
                     $"recipe {budgetName}: {emerge.TotalSteps} steps × {options.BatchSize} = {emerge.TotalImages} fresh images, {options.Optimizer} lr {options.LearningRate:G3}, warm-up {options.WarmupSteps}, {emerge.HeldOutImages} held-out images"));
             }
             else
@@ -122,23 +131,48 @@ internal static class TrainCommand
             options = options with { Input = ModelInput.For(train, Norm(config.Channels), InputResize.Resize, dataSpec) };
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
-            if (parse.GetValue(dataRate)) MeasureDataRate(train);
+            if (parse.GetValue(dataRate)) MeasureDataRate(train, info);
             using var dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
             using var trainer = resumePath is null
                 ? new Trainer(config, train, validation, options, dev)
                 : Trainer.Resume(resumePath, train, validation, options, dev);
-            Console.WriteLine($"model: {config}");
-            Console.WriteLine($"device: {dev.Spec}; {train.Count} training / {validation.Count} validation images; {trainer.StepsPerEpoch} steps per epoch; output {options.OutputDirectory}");
-            trainer.EpochCompleted = m => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"epoch {m.Epoch,3}  step {m.Step,6}  lr {m.LearningRate:E2}  train {m.TrainLoss:F4}  val {m.ValLoss:F4}  top1 {m.Top1 * 100:F1}%  top5 {m.Top5 * 100:F1}%  {m.ImagesPerSecond:F1} img/s  |g| {m.GradNorm:F3}  Rc {string.Join("/", m.Probes.Select(p => p.CodingRate.ToString("F1", CultureInfo.InvariantCulture)))}  sparsity {string.Join("/", m.Probes.Select(p => p.Sparsity.ToString("F2", CultureInfo.InvariantCulture)))}"));
-            var wall = System.Diagnostics.Stopwatch.StartNew();
-            var results = trainer.Run();
-            double trainSeconds = results.Sum(m => m.Step > 0 ? trainer.Options.BatchSize * trainer.StepsPerEpoch / Math.Max(1e-9, m.ImagesPerSecond) : 0);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"done: {trainer.Step} steps, final top1 {results[^1].Top1 * 100:F1}% (best {trainer.BestTop1 * 100:F1}% at epoch {trainer.BestEpoch}), {trainSeconds:F0} s training, {wall.Elapsed.TotalSeconds:F0} s wall"));
-            return 0;
+            return TrainRun.Execute(trainer, config, dev.Spec, train.Count, validation.Count, jsonLines, parse.GetValue(logEvery),
+                () => ResumeCommand(parse, trainer.LastCheckpoint!));
         }
     }
+
+    /// <summary>The command line that continues this run from <paramref name="checkpoint"/>: the same arguments, --resume replaced.</summary>
+    private static string ResumeCommand(ParseResult parse, string checkpoint)
+    {
+        var args = new List<string>();
+        bool afterCommand = false, skipValue = false;
+        foreach (var token in parse.Tokens)
+        {
+            if (!afterCommand)
+            {
+                afterCommand = token.Type == System.CommandLine.Parsing.TokenType.Command && token.Value == "train";
+                continue;
+            }
+            if (skipValue)
+            {
+                skipValue = false;
+                continue;
+            }
+            if (token.Value == "--resume")
+            {
+                skipValue = true;
+                continue;
+            }
+            if (token.Value.StartsWith("--resume=", StringComparison.Ordinal)) continue;
+            args.Add(token.Value);
+        }
+        args.Add("--resume");
+        args.Add(checkpoint);
+        return "crate train " + string.Join(' ', args.Select(Quote));
+    }
+
+    private static string Quote(string arg) =>
+        arg.Length > 0 && arg.All(c => char.IsAsciiLetterOrDigit(c) || "-_./:=,+@%".Contains(c)) ? arg : "'" + arg.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     /// <summary>The CI config goes through the same override path as a config.json (ModelOptions.Resolve).</summary>
     private static string WriteTemporaryConfig(CrateConfig config)
@@ -149,7 +183,7 @@ internal static class TrainCommand
     }
 
     /// <summary>Samples per second that <see cref="IDataset.Load"/> yields (render + transform) on 1 and 2 threads.</summary>
-    private static void MeasureDataRate(IDataset data)
+    private static void MeasureDataRate(IDataset data, Action<string> info)
     {
         // Warm up first so the JIT's compile of the renderer is not counted against the one-thread figure.
         var warm = new float[data.SampleLength];
@@ -171,7 +205,7 @@ internal static class TrainCommand
                     data.Load(i % data.Count, buffer, ref random);
                 }
             });
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            info(string.Create(CultureInfo.InvariantCulture,
                 $"data: {threads} thread(s) yield {threads * perThread / clock.Elapsed.TotalSeconds:F0} samples/s"));
         }
     }
@@ -197,7 +231,7 @@ internal static class TrainCommand
     /// The generated sets: a streamed or fixed training set (seed·2 + 1) with the chosen augmentation, and a fixed
     /// held-out set (seed·2 + 2) without it. Null for a spec that is not generated.
     /// </summary>
-    private static (IDataset Train, IDataset Validation)? OpenProcedural(string spec, CrateConfig c, int seed, int trainSize, int valSize,
+    internal static (IDataset Train, IDataset Validation)? OpenProcedural(string spec, CrateConfig c, int seed, int trainSize, int valSize,
         bool stream, string augment)
     {
         if (!IsProcedural(spec)) return null;

@@ -3,7 +3,7 @@ using System.Globalization;
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.Models;
 using CrateIL.Crate.Training;
-using Spectre.Console;
+using CrateIL.Cli.Reporting;
 
 namespace CrateIL.Cli.Emerge;
 
@@ -13,8 +13,9 @@ internal sealed record TrainingOutcome(
     IReadOnlyList<EpochMetrics> Epochs, IReadOnlyList<StepProgress> Steps100, string Checkpoint);
 
 /// <summary>
-/// Trains the comparison's models one after the other with the same recipe, showing a progress bar per model (step,
-/// loss, held-out accuracy, images/s, ETA) on a terminal and one plain line per evaluation interval otherwise.
+/// Trains the comparison's models one after the other with the same recipe, showing <see cref="TrainProgress"/>'s bar
+/// (step, loss, lr, images/s, ETA) and a line per evaluation interval (held-out loss and top-1) on a terminal, and the
+/// plain lines otherwise.
 /// </summary>
 internal static class EmergeTraining
 {
@@ -31,41 +32,20 @@ internal static class EmergeTraining
         beforeTraining(trainer.Model);
         var steps = new List<StepProgress>();
         long every = Math.Max(1, trainer.TotalSteps / 200);
-        double lastTop1 = double.NaN;
         var clock = Stopwatch.StartNew();
-        // Every step is recorded (about 200 points for the curves); a terminal also gets a live bar.
-        Action<StepProgress>? show = null;
+        // Every step is recorded (about 200 points for the curves); the display shows a bar per evaluation interval on
+        // a terminal and one plain line per interval otherwise.
         trainer.StepCompleted = s =>
         {
             if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
-            show?.Invoke(s);
         };
-        if (interactive)
+        var progress = new TrainProgress(trainer, interactive ? ProgressStyle.Bar : ProgressStyle.Lines, log)
         {
-            AnsiConsole.Progress()
-                .AutoClear(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(),
-                    new ElapsedTimeColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .Start(ctx =>
-                {
-                    var task = ctx.AddTask(Describe(model, 0, trainer.TotalSteps, double.NaN, double.NaN, 0), maxValue: trainer.TotalSteps);
-                    show = s =>
-                    {
-                        double imagesPerSecond = s.Step * (double)options.BatchSize / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                        task.Value = s.Step;
-                        task.Description = Describe(model, s.Step, s.TotalSteps, s.Loss, lastTop1, imagesPerSecond);
-                    };
-                    trainer.EpochCompleted = m => lastTop1 = m.Top1;
-                    trainer.Run();
-                    task.Value = task.MaxValue;
-                });
-        }
-        else
-        {
-            trainer.EpochCompleted = m => log(string.Create(CultureInfo.InvariantCulture,
-                $"  {model.Label,-10} step {m.Step,6}/{trainer.TotalSteps}  loss {m.TrainLoss:F3}  held-out loss {m.ValLoss:F3}  top-1 {m.Top1 * 100:F1}%  {m.ImagesPerSecond:F0} img/s  elapsed {clock.Elapsed.TotalSeconds:F0} s"));
-            trainer.Run();
-        }
+            Label = $"{model.Label,-10} ",
+            EpochLine = m => string.Create(CultureInfo.InvariantCulture,
+                $"  {model.Label,-10} step {m.Step,6}/{trainer.TotalSteps}  loss {m.TrainLoss:F3}  held-out loss {m.ValLoss:F3}  top-1 {m.Top1 * 100:F1}%  {m.ImagesPerSecond:F0} img/s  elapsed {clock.Elapsed.TotalSeconds:F0} s"),
+        };
+        progress.Run(() => trainer.Run());
         clock.Stop();
         var epochs = trainer.History.ToList();
         afterTraining(trainer.Model);
@@ -77,8 +57,4 @@ internal static class EmergeTraining
         return new TrainingOutcome(model, config, trainer.Step, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, clock.Elapsed.TotalSeconds),
             epochs, steps, checkpoint);
     }
-
-    private static string Describe(EmergeModel model, long step, long total, double loss, double top1, double imagesPerSecond) =>
-        string.Create(CultureInfo.InvariantCulture,
-            $"{model.Label,-10} step {step,6}/{total}  loss {(double.IsNaN(loss) ? "  -  " : loss.ToString("F3", CultureInfo.InvariantCulture))}  held-out top-1 {(double.IsNaN(top1) ? "  -  " : (top1 * 100).ToString("F1", CultureInfo.InvariantCulture) + "%")}  {imagesPerSecond,5:F0} img/s");
 }

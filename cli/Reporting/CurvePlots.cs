@@ -30,7 +30,7 @@ public static class CurvePlots
     /// <summary>Series up to this many points get markers, so that a handful of epochs reads as measurements, not a smooth curve.</summary>
     private const int MarkerPointLimit = 40;
 
-    private static readonly Lazy<string> FontName = new(RegisterFont);
+    internal static readonly Lazy<string> FontName = new(RegisterFont);
 
     /// <summary>One panel with a line per series (colours in order of <see cref="ModelColors"/>), a legend, axis labels and title.</summary>
     public static void SaveLines(string path, string title, string xLabel, string yLabel,
@@ -83,7 +83,7 @@ public static class CurvePlots
         figure.SavePng(path, width, height);
     }
 
-    private static Plot NewPlot(string title, string xLabel, string yLabel)
+    internal static Plot NewPlot(string title, string xLabel, string yLabel)
     {
         var plot = new Plot();
         plot.Font.Set(FontName.Value);
@@ -93,7 +93,7 @@ public static class CurvePlots
         return plot;
     }
 
-    private static ScottPlot.Plottables.Scatter? AddLine(Plot plot, string name, Curve curve, Color color, bool dashed)
+    internal static ScottPlot.Plottables.Scatter? AddLine(Plot plot, string name, Curve curve, Color color, bool dashed)
     {
         if (curve.X.Length != curve.Y.Length)
             throw new ArgumentException($"series '{name}' has {curve.X.Length} x values and {curve.Y.Length} y values");
@@ -108,7 +108,7 @@ public static class CurvePlots
         return line;
     }
 
-    private static void Finish(Plot plot)
+    internal static void Finish(Plot plot)
     {
         var lines = plot.GetPlottables().OfType<ScottPlot.Plottables.Scatter>().ToList();
         var points = lines.SelectMany(l => l.Data.GetScatterPoints()).ToList();
