@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>Writes generated images beside their exact masks as one PNG, to look at what a model is asked to learn.</summary>
@@ -34,6 +36,6 @@ public static class MaskedGrid
                 }
             }
         }
-        ImageCodec.SavePng(path, grid, w, h, 3);
+        ImageFile.SavePng(path, grid, w, h, 3);
     }
 }

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>The foreground shape classes of <see cref="ShapesInClutter"/>, in label order.</summary>
@@ -201,6 +203,6 @@ public sealed class ShapesInClutter : IMaskedDataset
                 }
             }
         }
-        ImageCodec.SavePng(path, grid, w, h, 3);
+        ImageFile.SavePng(path, grid, w, h, 3);
     }
 }

@@ -1,5 +1,5 @@
 using CrateIL.Segmentation.Attention;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Rendering;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using CrateIL.Cli.Reporting;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Segmentation.Rendering;
 

@@ -1,6 +1,6 @@
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 
 namespace CrateIL.Cli.Emerge;

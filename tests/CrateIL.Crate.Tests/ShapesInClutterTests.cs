@@ -1,6 +1,7 @@
 using CrateIL.Crate.Data;
-using Xunit;
+using CrateIL.Imaging;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace CrateIL.Crate.Tests;
 
@@ -128,7 +129,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
         if (Environment.GetEnvironmentVariable("CRATEIL_SHAPES_GRID_LARGE") is { Length: > 0 } large)
             new ShapesInClutter(64, seed: 1, imageSize: 128).SaveGrid(large, 0, 12, columns: 3);
         byte[] buffer = [];
-        var view = ImageCodec.DecodeFile(path, ref buffer);
+        var view = ImageFile.LoadRgb(path, ref buffer);
         Assert.Equal((5 * 2 * 66 + 2, 8 * 66 + 2), (view.Width, view.Height));
         // The first tile's top-left pixel is the first sample's.
         var (rgb, _, _) = set.Render(0);

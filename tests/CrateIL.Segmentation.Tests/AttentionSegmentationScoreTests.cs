@@ -1,5 +1,5 @@
 using CrateIL.Segmentation.Attention;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Testing;
 using Xunit;

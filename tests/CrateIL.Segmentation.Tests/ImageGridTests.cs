@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Rendering;
 using Xunit;
 

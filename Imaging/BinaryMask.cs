@@ -1,9 +1,9 @@
-namespace CrateIL.Segmentation.Masks;
+namespace CrateIL.Imaging;
 
 /// <summary>
 /// A binary mask of <see cref="Height"/> × <see cref="Width"/> pixels stored row-major (index = y·W + x), one byte per
-/// pixel holding 0 or 1. Row-major is the image layout; COCO RLE walks the same pixels column-major, which
-/// <see cref="Coco.Rle.Encode(BinaryMask)"/> and <see cref="Coco.Rle.Decode"/> take care of.
+/// pixel holding 0 or 1. Row-major is the image layout; COCO RLE walks the same pixels column-major, which the
+/// segmentation library's RLE encoder and decoder take care of.
 /// </summary>
 public sealed class BinaryMask : IEquatable<BinaryMask>
 {
@@ -39,7 +39,7 @@ public sealed class BinaryMask : IEquatable<BinaryMask>
         return m;
     }
 
-    internal static void CheckSize(int height, int width)
+    private static void CheckSize(int height, int width)
     {
         if (height <= 0 || width <= 0)
             throw new ArgumentOutOfRangeException(nameof(height), $"mask size {height}×{width} must be positive");
