@@ -13,7 +13,7 @@ namespace CrateIL.Benchmarks;
 public class DataBenchmarks
 {
     private byte[] _pixels = null!, _jpeg = null!, _rgba = [], _rgb = null!;
-    private bool[] _mask = null!;
+    private BinaryMask _mask = null!;
     private float[] _dst = null!;
     private ImagePipeline _train = null!, _eval = null!;
     private ShapesInClutter _shapes = null!;
@@ -41,7 +41,7 @@ public class DataBenchmarks
         _eval = new ImagePipeline(new ResizeCenterCrop(224));
         _shapes = new ShapesInClutter(100_000, seed: 2);
         _rgb = new byte[64 * 64 * 3];
-        _mask = new bool[64 * 64];
+        _mask = new BinaryMask(64, 64);
         _loader = new DataLoader(new ShapesInClutter(512, seed: 3), batchSize: 64, seed: 1, workers: 2, prefetch: 4);
     }
 

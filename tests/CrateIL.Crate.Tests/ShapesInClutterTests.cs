@@ -13,7 +13,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
         var a = new ShapesInClutter(200, seed: 7);
         var b = new ShapesInClutter(200, seed: 7);
         var sequential = Enumerable.Range(0, 40).Select(i => a.Render(i)).ToArray();
-        var parallel = new (byte[] Rgb, bool[] Mask, ShapePlacement Placement)[40];
+        var parallel = new (byte[] Rgb, BinaryMask Mask, ShapePlacement Placement)[40];
         Parallel.For(0, 40, new ParallelOptions { MaxDegreeOfParallelism = 4 }, k => parallel[39 - k] = b.Render(39 - k));
         for (int i = 0; i < 40; i++)
         {
@@ -66,7 +66,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++)
                 {
-                    if (!mask[y * S + x]) continue;
+                    if (!mask[y, x]) continue;
                     area++;
                     double dx = x + 0.5 - p.CenterX, dy = y + 0.5 - p.CenterY;
                     Assert.True(dx * dx + dy * dy <= (p.Radius + 1) * (p.Radius + 1), $"sample {i}: mask pixel ({x}, {y}) outside the object's circle");
