@@ -1,10 +1,11 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace CrateIL.Imaging.Tests;
 
-public sealed class ImageFileTests : IDisposable
+public sealed class ImageFileTests(ITestOutputHelper output) : IDisposable
 {
     private readonly string dir = Directory.CreateTempSubdirectory("crateil-imaging-").FullName;
 
@@ -122,6 +123,11 @@ public sealed class ImageFileTests : IDisposable
         string path = Path.Combine(dir, name);
         if (name.EndsWith(".png")) ImageFile.SavePng(path, image);
         else ImageFile.SaveJpeg(path, image, quality: 75);
+        long size = new FileInfo(path).Length;
+        long needed = name.EndsWith(".png")
+            ? (EncodedSizeBound.PngFilteredBytes(W, H, 24) - 4096) / EncodedSizeBound.DeflateMaxRatio
+            : (long)W * H / EncodedSizeBound.JpegPixelsPerByte;
+        output.WriteLine($"{name}: {size} bytes; the bound asks for at least about {needed}");
         var back = ImageFile.LoadRgb(path);
         Assert.Equal((W, H), (back.Width, back.Height));
         Assert.InRange(back.Data[3 * (W * H / 2) + 2], 195, 205);
