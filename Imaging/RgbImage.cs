@@ -26,6 +26,21 @@ public sealed class RgbImage
     {
         var image = new RgbImage(view.Width, view.Height);
         var data = image.Data;
+        if (view.Channels == 3 && view.ChannelStride == 1)
+        {
+            // interleaved RGB or RGBA rows, what the decoder gives: copy each pixel's three bytes
+            for (int y = 0, o = 0; y < view.Height; y++)
+            {
+                var row = view.Data.Slice(y * view.RowStride);
+                for (int x = 0, i = 0; x < view.Width; x++, o += 3, i += view.PixelStride)
+                {
+                    data[o] = row[i];
+                    data[o + 1] = row[i + 1];
+                    data[o + 2] = row[i + 2];
+                }
+            }
+            return image;
+        }
         for (int y = 0, o = 0; y < view.Height; y++)
         for (int x = 0; x < view.Width; x++, o += 3)
         {
