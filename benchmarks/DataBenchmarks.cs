@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using CrateIL.Crate.Data;
+using CrateIL.Imaging;
 
 namespace CrateIL.Benchmarks;
 
@@ -12,7 +13,7 @@ namespace CrateIL.Benchmarks;
 public class DataBenchmarks
 {
     private byte[] _pixels = null!, _jpeg = null!, _rgba = [], _rgb = null!;
-    private bool[] _mask = null!;
+    private BinaryMask _mask = null!;
     private float[] _dst = null!;
     private ImagePipeline _train = null!, _eval = null!;
     private ShapesInClutter _shapes = null!;
@@ -32,7 +33,7 @@ public class DataBenchmarks
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < 500 * 375; i++) _pixels[i * 3 + c] = (byte)Math.Clamp(up[c * 500 * 375 + i] * 255 + 0.5f, 0, 255);
         string path = Path.Combine(Path.GetTempPath(), $"crateil-bench-{Environment.ProcessId}.jpg");
-        ImageCodec.SaveJpeg(path, _pixels, 500, 375, 3, 90);
+        ImageFile.SaveJpeg(path, _pixels, 500, 375, 3, 90);
         _jpeg = File.ReadAllBytes(path);
         File.Delete(path);
         _dst = new float[3 * 224 * 224];
@@ -40,7 +41,7 @@ public class DataBenchmarks
         _eval = new ImagePipeline(new ResizeCenterCrop(224));
         _shapes = new ShapesInClutter(100_000, seed: 2);
         _rgb = new byte[64 * 64 * 3];
-        _mask = new bool[64 * 64];
+        _mask = new BinaryMask(64, 64);
         _loader = new DataLoader(new ShapesInClutter(512, seed: 3), batchSize: 64, seed: 1, workers: 2, prefetch: 4);
     }
 
@@ -59,7 +60,7 @@ public class DataBenchmarks
     }
 
     [Benchmark(Description = "SkiaSharp JPEG decode 500x375")]
-    public int DecodeJpeg() => ImageCodec.Decode(_jpeg, "bench", ref _rgba).Width;
+    public int DecodeJpeg() => ImageFile.DecodeRgb(_jpeg, "bench", ref _rgba).Width;
 
     [Benchmark(Description = "ShapesInClutter render 64x64")]
     public ShapePlacement RenderShapes() => _shapes.Render(_i++ % 100_000, _rgb, _mask);

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>
@@ -136,7 +138,7 @@ public sealed class FashionClutter : IMaskedDataset
     {
         public float[] Canvas = [];
         public byte[] Rgb = [];
-        public bool[] Mask = [];
+        public byte[] Mask = [];
         public double[] Scratch = [];
     }
 
@@ -213,17 +215,26 @@ public sealed class FashionClutter : IMaskedDataset
     }
 
     /// <summary>Renders sample <paramref name="index"/> of an indexed set: RGB bytes (side²·3) and exact mask (side²); returns the label.</summary>
-    public int Render(int index, Span<byte> rgb, Span<bool> mask)
+    public int Render(int index, Span<byte> rgb, BinaryMask mask)
     {
         DatasetChecks.Index(index, Count);
         if (IsStreamed) throw new InvalidOperationException("a streamed FashionClutter has no image per index: render a sample key with RenderKey");
         return RenderKey(index, rgb, mask);
     }
 
-    int IMaskedDataset.RenderMasked(int index, Span<byte> rgb, Span<bool> mask) => Render(index, rgb, mask);
+    int IMaskedDataset.RenderMasked(int index, Span<byte> rgb, BinaryMask mask) => Render(index, rgb, mask);
 
     /// <summary>Renders the sample with key <paramref name="sampleKey"/> (indexed sample i is key i); returns the label.</summary>
-    public int RenderKey(long sampleKey, Span<byte> rgb, Span<bool> mask)
+    public int RenderKey(long sampleKey, Span<byte> rgb, BinaryMask mask)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        if (mask.Height != ImageSize || mask.Width != ImageSize)
+            throw new ArgumentException($"mask is {mask.Height}×{mask.Width}; the images are {ImageSize}×{ImageSize}", nameof(mask));
+        return RenderKey(sampleKey, rgb, mask.Pixels);
+    }
+
+    /// <summary>Renders into a 0/1 mask buffer (the training path keeps one per thread).</summary>
+    private int RenderKey(long sampleKey, Span<byte> rgb, Span<byte> mask)
     {
         int s = ImageSize;
         if (rgb.Length < s * s * 3) throw new ArgumentException($"rgb holds {rgb.Length} bytes; {s * s * 3} are needed", nameof(rgb));
@@ -275,7 +286,7 @@ public sealed class FashionClutter : IMaskedDataset
                 canvas[o] += (float)((c.R * shade - canvas[o]) * alpha);
                 canvas[o + 1] += (float)((c.G * shade - canvas[o + 1]) * alpha);
                 canvas[o + 2] += (float)((c.B * shade - canvas[o + 2]) * alpha);
-                mask[y * s + x] = alpha >= 0.5;
+                mask[y * s + x] = alpha >= 0.5 ? (byte)1 : (byte)0;
             }
         }
         ShapeRenderer.AddNoiseAndQuantise(s, ref rng, canvas, rgb);
@@ -302,7 +313,7 @@ public sealed class FashionClutter : IMaskedDataset
         int s = ImageSize;
         var ws = t_workspace ??= new Workspace();
         if (ws.Rgb.Length < s * s * 3) ws.Rgb = new byte[s * s * 3];
-        if (ws.Mask.Length < s * s) ws.Mask = new bool[s * s];
+        if (ws.Mask.Length < s * s) ws.Mask = new byte[s * s];
         long key = IsStreamed ? (long)(random.NextUInt64() | (1UL << 63)) : index;
         int label = RenderKey(key, ws.Rgb, ws.Mask);
         _pipeline.Run(ImageView.Interleaved(ws.Rgb.AsSpan(0, s * s * 3), s, s, 3), destination, ref random);

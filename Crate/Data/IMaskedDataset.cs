@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>
@@ -9,6 +11,6 @@ public interface IMaskedDataset : IDataset
     /// <summary>Side of the square image in pixels (before the sample transform).</summary>
     int ImageSize { get; }
 
-    /// <summary>Writes sample <paramref name="index"/>'s interleaved RGB bytes (side²·3) and foreground mask (side²); returns its label.</summary>
-    int RenderMasked(int index, Span<byte> rgb, Span<bool> mask);
+    /// <summary>Writes sample <paramref name="index"/>'s interleaved RGB bytes (side²·3) and foreground mask (side × side); returns its label.</summary>
+    int RenderMasked(int index, Span<byte> rgb, BinaryMask mask);
 }

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>
@@ -93,8 +95,19 @@ public sealed class ImageFolderDataset : IDataset
         DatasetChecks.Index(index, Count);
         DatasetChecks.Destination(destination, Channels * Height * Width);
         byte[] buffer = t_rgba ?? [];
-        var image = ImageCodec.DecodeFile(_files[index], ref buffer);
-        t_rgba = buffer;
+        ImageView image;
+        try
+        {
+            image = ImageFile.LoadRgb(_files[index], ref buffer);
+        }
+        catch (ImageFormatException e)
+        {
+            throw new DatasetException(e.File, e.Problem, e);
+        }
+        finally
+        {
+            t_rgba = buffer; // keep the grown buffer even when this image failed
+        }
         _pipeline.Run(image, destination, ref random);
         return _labels[index];
     }

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>Writes generated images beside their exact masks as one PNG, to look at what a model is asked to learn.</summary>
@@ -18,7 +20,7 @@ public static class MaskedGrid
         var grid = new byte[w * h * 3];
         Array.Fill(grid, (byte)40);
         var rgb = new byte[s * s * 3];
-        var mask = new bool[s * s];
+        var mask = new BinaryMask(s, s);
         for (int k = 0; k < count; k++)
         {
             data.RenderMasked(k, rgb, mask);
@@ -28,12 +30,12 @@ public static class MaskedGrid
                 rgb.AsSpan(y * s * 3, s * 3).CopyTo(grid.AsSpan(((oy + y) * w + ox) * 3));
                 for (int x = 0; x < s; x++)
                 {
-                    byte v = mask[y * s + x] ? (byte)255 : (byte)0;
+                    byte v = mask[y, x] ? (byte)255 : (byte)0;
                     int o = ((oy + y) * w + ox + s + gap + x) * 3;
                     grid[o] = grid[o + 1] = grid[o + 2] = v;
                 }
             }
         }
-        ImageCodec.SavePng(path, grid, w, h, 3);
+        ImageFile.SavePng(path, grid, w, h, 3);
     }
 }

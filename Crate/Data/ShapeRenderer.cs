@@ -243,7 +243,7 @@ internal static class ShapeRenderer
     /// the texture colour at the pixel centre is mixed in by it. Writes mask = coverage ≥ 1/2 when a mask is given.
     /// </summary>
     private static void Fill<TRegion>(Span<float> canvas, int side, double xMin, double yMin, double xMax, double yMax,
-        in TRegion region, in Texture texture, int ss, Span<bool> mask) where TRegion : struct, IRegion
+        in TRegion region, in Texture texture, int ss, Span<byte> mask) where TRegion : struct, IRegion
     {
         int x0 = Math.Max(0, (int)Math.Floor(xMin)), y0 = Math.Max(0, (int)Math.Floor(yMin));
         int x1 = Math.Min(side - 1, (int)Math.Ceiling(xMax)), y1 = Math.Min(side - 1, (int)Math.Ceiling(yMax));
@@ -268,13 +268,13 @@ internal static class ShapeRenderer
                 canvas[o] += (float)((c.R - canvas[o]) * coverage);
                 canvas[o + 1] += (float)((c.G - canvas[o + 1]) * coverage);
                 canvas[o + 2] += (float)((c.B - canvas[o + 2]) * coverage);
-                if (!mask.IsEmpty) mask[y * side + x] = 2 * inside >= ss * ss;
+                if (!mask.IsEmpty) mask[y * side + x] = 2 * inside >= ss * ss ? (byte)1 : (byte)0;
             }
         }
     }
 
     public static ShapePlacement Render(int side, ShapesInClutterSettings settings, ref SampleRandom rng, Span<float> canvas, Span<double> scratch,
-        Span<byte> rgb, Span<bool> mask)
+        Span<byte> rgb, Span<byte> mask)
     {
         // The label is the stream's first draw, so GetLabel needs no rendering.
         var kind = settings.Classes[rng.NextInt(settings.Classes.Count)];

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Crate.Data;
 
 /// <summary>The foreground shape classes of <see cref="ShapesInClutter"/>, in label order.</summary>
@@ -41,7 +43,7 @@ public sealed class ShapesInClutter : IMaskedDataset
     {
         public float[] Canvas = [];
         public byte[] Rgb = [];
-        public bool[] Mask = [];
+        public byte[] Mask = [];
         public double[] Scratch = [];
     }
 
@@ -121,7 +123,7 @@ public sealed class ShapesInClutter : IMaskedDataset
     /// Renders sample <paramref name="index"/>: interleaved RGB bytes (side²·3) and the foreground mask (side²);
     /// returns where the object is (its kind is the label).
     /// </summary>
-    public ShapePlacement Render(int index, Span<byte> rgb, Span<bool> mask)
+    public ShapePlacement Render(int index, Span<byte> rgb, BinaryMask mask)
     {
         DatasetChecks.Index(index, Count);
         if (IsStreamed) throw new InvalidOperationException("a streamed ShapesInClutter has no image per index: render a sample key with RenderKey");
@@ -132,7 +134,16 @@ public sealed class ShapesInClutter : IMaskedDataset
     /// Renders the sample with key <paramref name="sampleKey"/> under this set's seed and settings (an indexed set's
     /// sample i is key i; streamed keys are negative).
     /// </summary>
-    public ShapePlacement RenderKey(long sampleKey, Span<byte> rgb, Span<bool> mask)
+    public ShapePlacement RenderKey(long sampleKey, Span<byte> rgb, BinaryMask mask)
+    {
+        ArgumentNullException.ThrowIfNull(mask);
+        if (mask.Height != ImageSize || mask.Width != ImageSize)
+            throw new ArgumentException($"mask is {mask.Height}×{mask.Width}; the images are {ImageSize}×{ImageSize}", nameof(mask));
+        return RenderKey(sampleKey, rgb, mask.Pixels);
+    }
+
+    /// <summary>Renders into a 0/1 mask buffer (the training path keeps one per thread).</summary>
+    private ShapePlacement RenderKey(long sampleKey, Span<byte> rgb, Span<byte> mask)
     {
         int s = ImageSize;
         if (rgb.Length < s * s * 3) throw new ArgumentException($"rgb holds {rgb.Length} bytes; {s * s * 3} are needed", nameof(rgb));
@@ -144,13 +155,13 @@ public sealed class ShapesInClutter : IMaskedDataset
         return ShapeRenderer.Render(s, Settings, ref rng, ws.Canvas.AsSpan(0, s * s * 3), ws.Scratch, rgb, mask);
     }
 
-    int IMaskedDataset.RenderMasked(int index, Span<byte> rgb, Span<bool> mask) => LabelOf(Render(index, rgb, mask).Kind);
+    int IMaskedDataset.RenderMasked(int index, Span<byte> rgb, BinaryMask mask) => LabelOf(Render(index, rgb, mask).Kind);
 
     /// <summary>Renders sample <paramref name="index"/> into new arrays.</summary>
-    public (byte[] Rgb, bool[] Mask, ShapePlacement Placement) Render(int index)
+    public (byte[] Rgb, BinaryMask Mask, ShapePlacement Placement) Render(int index)
     {
         var rgb = new byte[ImageSize * ImageSize * 3];
-        var mask = new bool[ImageSize * ImageSize];
+        var mask = new BinaryMask(ImageSize, ImageSize);
         var placement = Render(index, rgb, mask);
         return (rgb, mask, placement);
     }
@@ -161,7 +172,7 @@ public sealed class ShapesInClutter : IMaskedDataset
         int s = ImageSize;
         var ws = t_workspace ??= new Workspace();
         if (ws.Rgb.Length < s * s * 3) ws.Rgb = new byte[s * s * 3];
-        if (ws.Mask.Length < s * s) ws.Mask = new bool[s * s];
+        if (ws.Mask.Length < s * s) ws.Mask = new byte[s * s];
         DatasetChecks.Index(index, Count);
         // A streamed sample's key is the stream's first draw (top bit set: never an indexed key); the augmentation
         // draws after it.
@@ -184,7 +195,7 @@ public sealed class ShapesInClutter : IMaskedDataset
         var grid = new byte[w * h * 3];
         Array.Fill(grid, (byte)40);
         var rgb = new byte[s * s * 3];
-        var mask = new bool[s * s];
+        var mask = new BinaryMask(s, s);
         for (int k = 0; k < count; k++)
         {
             RenderKey(first + k, rgb, mask);
@@ -195,12 +206,12 @@ public sealed class ShapesInClutter : IMaskedDataset
                 if (!withMasks) continue;
                 for (int x = 0; x < s; x++)
                 {
-                    byte v = mask[y * s + x] ? (byte)255 : (byte)0;
+                    byte v = mask[y, x] ? (byte)255 : (byte)0;
                     int o = ((oy + y) * w + ox + s + gap + x) * 3;
                     grid[o] = grid[o + 1] = grid[o + 2] = v;
                 }
             }
         }
-        ImageCodec.SavePng(path, grid, w, h, 3);
+        ImageFile.SavePng(path, grid, w, h, 3);
     }
 }

@@ -1,4 +1,5 @@
 using CrateIL.Compute.Tensors;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Attention;
 
@@ -142,32 +143,19 @@ public sealed class AttentionMaps
     }
 
     /// <summary>Per-head binary masks with the paper's top-P rule (Appendix B.3).</summary>
-    public bool[][] TopFractionMasks(double fraction = AttentionThreshold.PaperTopFraction)
+    public BinaryMask[] TopFractionMasks(double fraction = AttentionThreshold.PaperTopFraction)
     {
-        var m = new bool[Heads][];
-        for (int k = 0; k < Heads; k++) m[k] = AttentionThreshold.TopFraction(Head(k), fraction);
+        var m = new BinaryMask[Heads];
+        for (int k = 0; k < Heads; k++) m[k] = AttentionThreshold.TopFraction(Head(k), Height, Width, fraction);
         return m;
     }
 
     /// <summary>Per-head binary masks with DINO's cumulative-mass rule.</summary>
-    public bool[][] MassMasks(double mass = AttentionThreshold.DinoMass)
+    public BinaryMask[] MassMasks(double mass = AttentionThreshold.DinoMass)
     {
-        var m = new bool[Heads][];
-        for (int k = 0; k < Heads; k++) m[k] = AttentionThreshold.CumulativeMass(Head(k), mass);
+        var m = new BinaryMask[Heads];
+        for (int k = 0; k < Heads; k++) m[k] = AttentionThreshold.CumulativeMass(Head(k), Height, Width, mass);
         return m;
-    }
-
-    /// <summary>Union of per-head masks.</summary>
-    public static bool[] Union(IReadOnlyList<bool[]> masks)
-    {
-        if (masks.Count == 0) throw new ArgumentException("no masks to unite", nameof(masks));
-        var u = new bool[masks[0].Length];
-        foreach (var m in masks)
-        {
-            if (m.Length != u.Length) throw new ArgumentException($"mask lengths differ: {m.Length} vs {u.Length}", nameof(masks));
-            for (int i = 0; i < u.Length; i++) u[i] |= m[i];
-        }
-        return u;
     }
 
     /// <summary>Every head upsampled to an image size (nearest or bilinear, PyTorch semantics; see <see cref="Resample"/>).</summary>

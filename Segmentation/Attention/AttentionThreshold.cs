@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Segmentation.Attention;
 
 /// <summary>Binarisation rules for attention maps.</summary>
@@ -14,15 +16,17 @@ public static class AttentionThreshold
     /// 0.6·3600 = 2160 exactly despite rounding). Ties are broken deterministically: a larger value first, then a
     /// lower index (a stable descending sort).
     /// </summary>
-    public static bool[] TopFraction(ReadOnlySpan<float> values, double fraction = PaperTopFraction)
+    /// <remarks><paramref name="values"/> are row-major on a <paramref name="height"/> × <paramref name="width"/> grid.</remarks>
+    public static BinaryMask TopFraction(ReadOnlySpan<float> values, int height, int width, double fraction = PaperTopFraction)
     {
         if (!(fraction >= 0 && fraction <= 1)) throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "fraction must be in [0, 1]");
+        var mask = GridMask(values, height, width);
         int n = values.Length;
         int k = (int)Math.Ceiling(fraction * n - 1e-9);
         k = Math.Clamp(k, 0, n);
         var order = StableOrder(values, descending: true);
-        var mask = new bool[n];
-        for (int i = 0; i < k; i++) mask[order[i]] = true;
+        var pixels = mask.Pixels;
+        for (int i = 0; i < k; i++) pixels[order[i]] = 1;
         return mask;
     }
 
@@ -33,12 +37,12 @@ public static class AttentionThreshold
     /// Computed in float64; ties in the sort are ordered by index (torch.sort gives no guarantee).
     /// Example: a = [0.5, 0.3, 0.2], t = 0.6 ⇒ sorted [0.2, 0.3, 0.5], cumsum [0.2, 0.5, 1.0] &gt; 0.4 ⇒ keep 0.3, 0.5.
     /// </summary>
-    public static bool[] CumulativeMass(ReadOnlySpan<float> values, double mass = DinoMass)
+    /// <remarks><paramref name="values"/> are row-major on a <paramref name="height"/> × <paramref name="width"/> grid.</remarks>
+    public static BinaryMask CumulativeMass(ReadOnlySpan<float> values, int height, int width, double mass = DinoMass)
     {
         if (!(mass >= 0 && mass <= 1)) throw new ArgumentOutOfRangeException(nameof(mass), mass, "mass must be in [0, 1]");
+        var mask = GridMask(values, height, width);
         int n = values.Length;
-        var mask = new bool[n];
-        if (n == 0) return mask;
         var order = StableOrder(values, descending: false);
         double total = 0;
         foreach (float v in values)
@@ -51,9 +55,16 @@ public static class AttentionThreshold
         for (int i = 0; i < n; i++)
         {
             cum += values[order[i]] / total;
-            mask[order[i]] = cum > limit;
+            mask.Pixels[order[i]] = cum > limit ? (byte)1 : (byte)0;
         }
         return mask;
+    }
+
+    private static BinaryMask GridMask(ReadOnlySpan<float> values, int height, int width)
+    {
+        if (height < 1 || width < 1 || values.Length != (long)height * width)
+            throw new ArgumentException($"{values.Length} values do not make a {height}×{width} grid", nameof(values));
+        return new BinaryMask(height, width);
     }
 
     private static int[] StableOrder(ReadOnlySpan<float> values, bool descending)

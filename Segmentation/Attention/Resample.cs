@@ -10,8 +10,24 @@ public static class Resample
     /// Legacy 'nearest' for an output size: src = min(floor(dst·(in/out)), in − 1). For an integer upscale s
     /// this equals scale_factor=s (src = floor(dst/s)), i.e. each patch becomes an s×s block (DINO's upsampling).
     /// </summary>
-    public static float[] Nearest(ReadOnlySpan<float> src, int height, int width, int outHeight, int outWidth) =>
-        MaskCut.BinaryMasks.ResizeNearest(src, height, width, outHeight, outWidth);
+    /// <remarks>The same rule as <see cref="Imaging.BinaryMask.ResizeNearest"/>, for maps.</remarks>
+    public static float[] Nearest(ReadOnlySpan<float> src, int height, int width, int outHeight, int outWidth)
+    {
+        MaskCut.BinaryMasks.Check(src.Length, height, width, nameof(src));
+        if (outHeight < 1 || outWidth < 1) throw new ArgumentOutOfRangeException(nameof(outHeight), $"output size {outHeight}×{outWidth} must be positive");
+        var dst = new float[(long)outHeight * outWidth];
+        float sy = (float)height / outHeight, sx = (float)width / outWidth;
+        var xs = new int[outWidth];
+        for (int x = 0; x < outWidth; x++) xs[x] = Math.Min((int)MathF.Floor(x * sx), width - 1);
+        for (int y = 0; y < outHeight; y++)
+        {
+            int ys = Math.Min((int)MathF.Floor(y * sy), height - 1);
+            var srow = src.Slice(ys * width, width);
+            var drow = dst.AsSpan(y * outWidth, outWidth);
+            for (int x = 0; x < outWidth; x++) drow[x] = srow[xs[x]];
+        }
+        return dst;
+    }
 
     /// <summary>
     /// Bilinear. alignCorners = false (PyTorch default): src = (dst + 0.5)·(in/out) − 0.5, negative values clamped

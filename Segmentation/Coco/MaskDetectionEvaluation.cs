@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Coco;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Coco;
 

@@ -5,6 +5,7 @@ using System.Runtime.Intrinsics;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Linalg;
 
 namespace CrateIL.Segmentation.MaskCut;
@@ -117,13 +118,15 @@ public sealed class AffinityGraph : ISymmetricOperator
     /// Removes tokens from the graph as CutLER does: their features are zeroed, so their cosine with every token
     /// (themselves included) is 0 and every edge touching them becomes [0 &gt; τ] ? 1 : ε. Tokens stay in the graph.
     /// </summary>
-    public void MaskTokens(ReadOnlySpan<bool> tokens)
+    public void MaskTokens(BinaryMask tokens)
     {
-        if (tokens.Length != Size) throw new ArgumentException($"token mask has {tokens.Length} entries, graph has {Size}", nameof(tokens));
+        ArgumentNullException.ThrowIfNull(tokens);
+        var selected = tokens.Pixels;
+        if (selected.Length != Size) throw new ArgumentException($"token mask is {tokens.Height}×{tokens.Width}, graph has {Size} tokens", nameof(tokens));
         bool strong = 0f > (float)Tau;
         for (int i = 0; i < Size; i++)
         {
-            if (!tokens[i]) continue;
+            if (selected[i] == 0) continue;
             var row = _bits.AsSpan(i * _words, _words);
             if (strong)
             {

@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Crf;
 
 namespace CrateIL.Segmentation.MaskCut;
@@ -18,7 +19,7 @@ public sealed record CrfSettings
 }
 
 /// <summary>A refined object mask; <see cref="Mask"/> is null when the IoU rule rejected it.</summary>
-public sealed record RefinedMask(bool[]? Mask, double Iou, Box? Box);
+public sealed record RefinedMask(BinaryMask? Mask, double Iou, Box? Box);
 
 /// <summary>
 /// CutLER's post-processing of one MaskCut bipartition at image resolution: dense CRF with a two-label unary
@@ -28,31 +29,33 @@ public sealed record RefinedMask(bool[]? Mask, double Iou, Box? Box);
 /// </summary>
 public static class MaskCutRefiner
 {
-    /// <param name="mask">Bipartition at image resolution [H, W].</param>
+    /// <param name="bipartition">Bipartition at image resolution [H, W].</param>
     /// <param name="rgb">The (resized, e.g. 480×480) RGB8 image [H, W, 3] the features were computed from.</param>
-    public static RefinedMask Refine(ReadOnlySpan<bool> mask, ReadOnlySpan<byte> rgb, int height, int width, CrfSettings? settings = null)
+    public static RefinedMask Refine(BinaryMask bipartition, ReadOnlySpan<byte> rgb, CrfSettings? settings = null)
     {
+        ArgumentNullException.ThrowIfNull(bipartition);
         settings ??= CrfSettings.CutLer;
-        BinaryMasks.Check(mask.Length, height, width, nameof(mask));
-        int n = height * width;
+        int height = bipartition.Height, width = bipartition.Width, n = height * width;
+        var mask = bipartition.Pixels;
         if (rgb.Length != (long)n * 3) throw new ArgumentException($"image has {rgb.Length} bytes, {height}×{width}×3 expected", nameof(rgb));
         float pFg = 1f / (1f + MathF.Exp(-1f));      // softmax([0, 1])[1]
         var probs = new float[2 * n];
         for (int p = 0; p < n; p++)
         {
-            probs[p] = mask[p] ? 1 - pFg : pFg;       // label 0 = background
-            probs[n + p] = mask[p] ? pFg : 1 - pFg;   // label 1 = foreground
+            probs[p] = mask[p] != 0 ? 1 - pFg : pFg;       // label 0 = background
+            probs[n + p] = mask[p] != 0 ? pFg : 1 - pFg;   // label 1 = foreground
         }
         var crf = new DenseCrf2D(width, height, 2, settings.Threads);
         crf.SetUnaryEnergy(DenseCrf2D.UnaryFromSoftmax(probs, 2));
         crf.AddPairwiseGaussian(settings.GaussianSxy, settings.GaussianWeight);
         crf.AddPairwiseBilateral(settings.BilateralSxy, settings.BilateralSrgb, rgb, settings.BilateralWeight);
         var map = DenseCrf2D.Map(crf.Inference(settings.Iterations), 2);
-        var fg = new bool[n];
-        for (int p = 0; p < n; p++) fg[p] = map[p] == 1;
-        var filled = BinaryMasks.FillHoles(fg, height, width);
-        double iou = BinaryMasks.Iou(mask, filled);
+        var fg = new BinaryMask(height, width);
+        var f = fg.Pixels;
+        for (int p = 0; p < n; p++) f[p] = map[p] == 1 ? (byte)1 : (byte)0;
+        var filled = BinaryMasks.FillHoles(fg);
+        double iou = bipartition.Iou(filled);
         if (iou < 0.5) return new RefinedMask(null, iou, null);
-        return new RefinedMask(filled, iou, BinaryMasks.BoundingBox(filled, height, width));
+        return new RefinedMask(filled, iou, BinaryMasks.BoundingBox(filled));
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.MaskCut;
 
@@ -46,7 +47,7 @@ public enum MaskCutRejection
 /// before rejection and subtraction; <see cref="Eigenvector"/> the canonical-sign Fiedler vector.
 /// </summary>
 public sealed record MaskCutObject(
-    int Iteration, bool[] Mask, bool[] Component, int Seed, bool Reversed, double[] Eigenvector, double Eigenvalue,
+    int Iteration, BinaryMask Mask, BinaryMask Component, int Seed, bool Reversed, double[] Eigenvector, double Eigenvalue,
     MaskCutRejection Rejection, Box? PatchBox)
 {
     public bool IsEmpty => PatchBox is null;
@@ -56,8 +57,7 @@ public sealed record MaskCutResult(int GridHeight, int GridWidth, IReadOnlyList<
     double AffinityMilliseconds, double EigenMilliseconds, int MatVecs)
 {
     /// <summary>Object <paramref name="index"/>'s mask at image resolution (PyTorch 'nearest' upsampling).</summary>
-    public bool[] PixelMask(int index, int imageHeight, int imageWidth) =>
-        BinaryMasks.ResizeNearest<bool>(Objects[index].Mask, GridHeight, GridWidth, imageHeight, imageWidth);
+    public BinaryMask PixelMask(int index, int imageHeight, int imageWidth) => Objects[index].Mask.ResizeNearest(imageHeight, imageWidth);
 }
 
 /// <summary>
@@ -115,9 +115,10 @@ public static class MaskCutter
         int n = graph.Size;
         if ((long)gridHeight * gridWidth != n) throw new ArgumentException($"grid {gridHeight}×{gridWidth} does not match {n} tokens", nameof(gridHeight));
         var cut = new NormalizedCut();
-        var painting = new bool[n];
-        bool[]? current = null;          // previous iteration's (possibly rejected ⇒ empty) component
-        var covered = new bool[n];       // union of earlier objects
+        var painting = new BinaryMask(gridHeight, gridWidth);
+        BinaryMask? current = null;      // previous iteration's (possibly rejected ⇒ empty) component
+        var covered = new BinaryMask(gridHeight, gridWidth); // union of earlier objects
+        var newly = new BinaryMask(gridHeight, gridWidth);
         var objects = new List<MaskCutObject>();
         FiedlerVector? fiedler = null;
         bool graphChanged = true;
@@ -128,10 +129,16 @@ public static class MaskCutter
         {
             if (it > 0)
             {
-                var newly = new bool[n];
+                var cur = current!.Pixels;
+                var paint = painting.Pixels;
+                var fresh = newly.Pixels;
                 bool any = false;
                 for (int i = 0; i < n; i++)
-                    if (current![i] && !painting[i]) { painting[i] = true; newly[i] = true; any = true; }
+                {
+                    fresh[i] = (byte)(cur[i] & (paint[i] ^ 1));
+                    paint[i] |= cur[i];
+                    any |= fresh[i] != 0;
+                }
                 if (any) { graph.MaskTokens(newly); graphChanged = true; }
             }
             if (graphChanged || fiedler is null)
@@ -148,21 +155,24 @@ public static class MaskCutter
             var pseudo = component;
             if (it >= 1)
             {
-                double ratio = (double)BinaryMasks.Count(pseudo) / n;
-                double iou = BinaryMasks.Iou(current!, pseudo);     // NaN (both empty) compares false
+                double ratio = (double)pseudo.Area / n;
+                double iou = current!.Iou(pseudo);                  // NaN (both empty) compares false
                 if (iou > options.RejectIou) rejection = MaskCutRejection.OverlapsPrevious;
                 else if (ratio <= options.MinAreaFraction) rejection = MaskCutRejection.TooSmall;
-                if (rejection != MaskCutRejection.None) pseudo = new bool[n];
+                if (rejection != MaskCutRejection.None) pseudo = new BinaryMask(gridHeight, gridWidth);
             }
             current = pseudo;
-            var mask = new bool[n];
+            var mask = new BinaryMask(gridHeight, gridWidth);
+            var m = mask.Pixels;
+            var p = pseudo.Pixels;
+            var c = covered.Pixels;
             for (int i = 0; i < n; i++)
             {
-                mask[i] = pseudo[i] && !covered[i];
-                covered[i] |= pseudo[i];
+                m[i] = (byte)(p[i] & (c[i] ^ 1));
+                c[i] |= p[i];
             }
             objects.Add(new MaskCutObject(it, mask, component, seed, reversed, v, fiedler.Eigenvalue, rejection,
-                BinaryMasks.BoundingBox(mask, gridHeight, gridWidth)));
+                BinaryMasks.BoundingBox(mask)));
         }
         return new MaskCutResult(gridHeight, gridWidth, objects, affinityMilliseconds, eigenMs, matvecs);
     }
@@ -172,33 +182,34 @@ public static class MaskCutter
     /// grid corners are foreground or the seed is background; after reversal the seed is argmin v, otherwise
     /// argmax v (first occurrence); the result is the seed's 4-connected component.
     /// </summary>
-    public static (bool[] Component, int Seed, bool Reversed) SeedComponent(ReadOnlySpan<double> v, int gridHeight, int gridWidth)
+    public static (BinaryMask Component, int Seed, bool Reversed) SeedComponent(ReadOnlySpan<double> v, int gridHeight, int gridWidth)
     {
         int n = v.Length;
         BinaryMasks.Check(n, gridHeight, gridWidth, nameof(v));
         double mean = 0;
         foreach (double x in v) mean += x;
         mean /= n;
-        var bip = new bool[n];
+        var bipartition = new BinaryMask(gridHeight, gridWidth);
+        var bip = bipartition.Pixels;
         int absMax = 0;
         for (int i = 0; i < n; i++)
         {
-            bip[i] = v[i] > mean;
+            bip[i] = v[i] > mean ? (byte)1 : (byte)0;
             if (Math.Abs(v[i]) > Math.Abs(v[absMax])) absMax = i;
         }
         int corners = 0;
         foreach (int c in new[] { 0, gridWidth - 1, (gridHeight - 1) * gridWidth, n - 1 })
-            if (bip[c]) corners++;
-        bool reverse = corners >= 3 || !bip[absMax];
+            corners += bip[c];
+        bool reverse = corners >= 3 || bip[absMax] == 0;
         int seed = 0;
         if (reverse)
         {
-            for (int i = 0; i < n; i++) { bip[i] = !bip[i]; if (v[i] < v[seed]) seed = i; }
+            for (int i = 0; i < n; i++) { bip[i] ^= 1; if (v[i] < v[seed]) seed = i; }
         }
         else
         {
             for (int i = 1; i < n; i++) if (v[i] > v[seed]) seed = i;
         }
-        return (BinaryMasks.ComponentContaining(bip, gridHeight, gridWidth, seed), seed, reverse);
+        return (BinaryMasks.ComponentContaining(bipartition, seed), seed, reverse);
     }
 }

@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 namespace CrateIL.Segmentation.MaskCut;
 
 /// <summary>
@@ -72,11 +73,10 @@ public static class SyntheticFeatures
     }
 
     /// <summary>The mask [h·w] of a box on the grid.</summary>
-    public static bool[] BoxMask(Box box, int gridHeight, int gridWidth)
+    public static BinaryMask BoxMask(Box box, int gridHeight, int gridWidth)
     {
-        var m = new bool[gridHeight * gridWidth];
-        for (int y = box.Y0; y < box.Y1; y++)
-            for (int x = box.X0; x < box.X1; x++) m[y * gridWidth + x] = true;
+        var m = new BinaryMask(gridHeight, gridWidth);
+        m.FillRectangle(box.X0, box.Y0, box.X1, box.Y1);
         return m;
     }
 }

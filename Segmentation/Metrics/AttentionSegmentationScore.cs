@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Attention;
 
 namespace CrateIL.Segmentation.Metrics;
@@ -72,8 +73,8 @@ public sealed record AttentionSegmentationScore(
     {
         ArgumentNullException.ThrowIfNull(truth);
         if (truth.IsDegenerate) return Undefined;
-        var all = new bool[truth.Patches];
-        Array.Fill(all, true);
+        var all = new BinaryMask(truth.GridHeight, truth.GridWidth);
+        all.SetAll();
         var (miou, objectIou) = Ious([all], truth);
         var constant = new float[truth.Patches];
         Array.Fill(constant, 1f / truth.Patches);
@@ -95,11 +96,11 @@ public sealed record AttentionSegmentationScore(
         return Measure(RandomAttention.Map(heads, truth.GridHeight, truth.GridWidth, random), truth, settings);
     }
 
-    private static (double Miou, double ObjectIou) Ious(IReadOnlyList<bool[]> headMasks, PatchTruth truth)
+    private static (double Miou, double ObjectIou) Ious(IReadOnlyList<BinaryMask> headMasks, PatchTruth truth)
     {
         // Eq. 14 over exactly {background, object}: both present because the truth is not degenerate
         double miou = HeadwiseMiou.Image(headMasks, truth.ToLabels(), includeBackground: true);
-        double objectIou = HeadwiseMiou.BestHeadIou(headMasks, truth.Foreground, ReadOnlySpan<bool>.Empty);
+        double objectIou = HeadwiseMiou.BestHeadIou(headMasks, truth.Foreground);
         return (miou, objectIou);
     }
 }

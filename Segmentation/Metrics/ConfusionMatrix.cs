@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Segmentation.Metrics;
 
 /// <summary>
@@ -42,16 +44,18 @@ public sealed class ConfusionMatrix
         }
     }
 
-    /// <summary>Adds a binary foreground prediction against a label map where any label 1..254 is foreground.</summary>
-    public void AddForeground(ReadOnlySpan<bool> predicted, ReadOnlySpan<byte> groundTruth)
+    /// <summary>Adds a binary foreground prediction against a label map (row-major, same size) where any label 1..254 is foreground.</summary>
+    public void AddForeground(BinaryMask predicted, ReadOnlySpan<byte> groundTruth)
     {
+        ArgumentNullException.ThrowIfNull(predicted);
         if (Classes != 2) throw new InvalidOperationException("foreground accumulation needs a 2-class matrix");
-        if (predicted.Length != groundTruth.Length) throw new ArgumentException($"prediction has {predicted.Length} pixels, ground truth {groundTruth.Length}");
-        for (int i = 0; i < predicted.Length; i++)
+        var p = predicted.Pixels;
+        if (p.Length != groundTruth.Length) throw new ArgumentException($"prediction has {p.Length} pixels, ground truth {groundTruth.Length}");
+        for (int i = 0; i < p.Length; i++)
         {
             int g = groundTruth[i];
             if (g == IgnoreLabel) continue;
-            _counts[(g != 0 ? 1 : 0) * 2 + (predicted[i] ? 1 : 0)]++;
+            _counts[(g != 0 ? 1 : 0) * 2 + p[i]]++;
             Total++;
         }
     }
@@ -96,17 +100,19 @@ public sealed class ConfusionMatrix
 public static class Jaccard
 {
     /// <summary>Returns NaN when both prediction and ground-truth foreground are empty (over non-ignored pixels).</summary>
-    public static double Foreground(ReadOnlySpan<bool> predicted, ReadOnlySpan<byte> groundTruth, byte ignoreLabel = 255)
+    public static double Foreground(BinaryMask predicted, ReadOnlySpan<byte> groundTruth, byte ignoreLabel = 255)
     {
-        if (predicted.Length != groundTruth.Length) throw new ArgumentException($"prediction has {predicted.Length} pixels, ground truth {groundTruth.Length}");
+        ArgumentNullException.ThrowIfNull(predicted);
+        var pixels = predicted.Pixels;
+        if (pixels.Length != groundTruth.Length) throw new ArgumentException($"prediction has {pixels.Length} pixels, ground truth {groundTruth.Length}");
         long inter = 0, union = 0;
-        for (int i = 0; i < predicted.Length; i++)
+        for (int i = 0; i < pixels.Length; i++)
         {
             byte g = groundTruth[i];
             if (g == ignoreLabel) continue;
-            bool gt = g != 0, p = predicted[i];
-            if (gt & p) inter++;
-            if (gt | p) union++;
+            int gt = g != 0 ? 1 : 0, p = pixels[i];
+            inter += gt & p;
+            union += gt | p;
         }
         return union == 0 ? double.NaN : (double)inter / union;
     }

@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Segmentation.Metrics;
 
 /// <summary>
@@ -13,24 +15,31 @@ public static class HeadwiseMiou
 {
     public const byte IgnoreLabel = 255;
 
-    /// <summary>Eq. 13 for one class: the best IoU over the heads' masks (pixels where <paramref name="valid"/> is false are ignored).</summary>
-    public static double BestHeadIou(IReadOnlyList<bool[]> headMasks, ReadOnlySpan<bool> classMask, ReadOnlySpan<bool> valid)
+    /// <summary>
+    /// Eq. 13 for one class: the best IoU over the heads' masks; pixels outside <paramref name="valid"/> are ignored
+    /// (null: every pixel counts).
+    /// </summary>
+    public static double BestHeadIou(IReadOnlyList<BinaryMask> headMasks, BinaryMask classMask, BinaryMask? valid = null)
     {
+        ArgumentNullException.ThrowIfNull(classMask);
         if (headMasks.Count == 0) throw new ArgumentException("no head masks", nameof(headMasks));
+        var c = classMask.Pixels;
+        var v = valid is null ? default : valid.Pixels;
         double best = 0;
         for (int k = 0; k < headMasks.Count; k++)
         {
-            var a = headMasks[k];
-            if (a.Length != classMask.Length || (valid.Length != 0 && valid.Length != a.Length))
-                throw new ArgumentException($"head {k} mask has {a.Length} entries, class mask {classMask.Length}, valid {valid.Length}");
+            var mask = headMasks[k];
+            if (mask.Height != classMask.Height || mask.Width != classMask.Width || (valid is not null && (valid.Height != mask.Height || valid.Width != mask.Width)))
+                throw new ArgumentException($"head {k} mask is {mask.Height}×{mask.Width}, class mask {classMask.Height}×{classMask.Width}{(valid is null ? "" : $", valid {valid.Height}×{valid.Width}")}");
+            var a = mask.Pixels;
             long inter = 0, sa = 0, ss = 0;
             for (int i = 0; i < a.Length; i++)
             {
-                if (valid.Length != 0 && !valid[i]) continue;
-                bool x = a[i], s = classMask[i];
-                if (x) sa++;
-                if (s) ss++;
-                if (x & s) inter++;
+                int keep = valid is null ? 1 : v[i];
+                int x = a[i] & keep, s = c[i] & keep;
+                sa += x;
+                ss += s;
+                inter += x & s;
             }
             long union = ss + sa - inter;
             double iou = union == 0 ? 0 : (double)inter / union;
@@ -41,27 +50,32 @@ public static class HeadwiseMiou
 
     /// <summary>
     /// Eq. 14 for one image: the mean over the classes present in <paramref name="labels"/> (same grid as the head
-    /// masks; resize beforehand, nearest) of the best-head IoU. Returns NaN when no class is present.
+    /// masks, row-major; resize beforehand, nearest) of the best-head IoU. Returns NaN when no class is present.
     /// </summary>
-    public static double Image(IReadOnlyList<bool[]> headMasks, ReadOnlySpan<byte> labels, bool includeBackground = true, byte ignoreLabel = IgnoreLabel)
+    public static double Image(IReadOnlyList<BinaryMask> headMasks, ReadOnlySpan<byte> labels, bool includeBackground = true, byte ignoreLabel = IgnoreLabel)
     {
-        int n = labels.Length;
-        var valid = new bool[n];
-        var present = new bool[256];
-        for (int i = 0; i < n; i++)
+        if (headMasks.Count == 0) throw new ArgumentException("no head masks", nameof(headMasks));
+        int height = headMasks[0].Height, width = headMasks[0].Width;
+        if (labels.Length != (long)height * width)
+            throw new ArgumentException($"{labels.Length} labels for {height}×{width} head masks", nameof(labels));
+        var valid = new BinaryMask(height, width);
+        Span<bool> present = stackalloc bool[256];
+        for (int i = 0; i < labels.Length; i++)
         {
             byte l = labels[i];
-            valid[i] = l != ignoreLabel;
-            if (valid[i]) present[l] = true;
+            if (l == ignoreLabel) continue;
+            valid.Pixels[i] = 1;
+            present[l] = true;
         }
         if (!includeBackground) present[0] = false;
-        var classMask = new bool[n];
+        var classMask = new BinaryMask(height, width);
         double sum = 0;
         int classes = 0;
         for (int c = 0; c < 256; c++)
         {
             if (!present[c]) continue;
-            for (int i = 0; i < n; i++) classMask[i] = labels[i] == c;
+            var cm = classMask.Pixels;
+            for (int i = 0; i < labels.Length; i++) cm[i] = labels[i] == c ? (byte)1 : (byte)0;
             sum += BestHeadIou(headMasks, classMask, valid);
             classes++;
         }
@@ -93,7 +107,7 @@ public sealed class LayerwiseMiou
     }
 
     /// <summary>Convenience: Eq. 13–14 of one image at one layer, accumulated.</summary>
-    public double Add(int layer, IReadOnlyList<bool[]> headMasks, ReadOnlySpan<byte> labels, bool includeBackground = true)
+    public double Add(int layer, IReadOnlyList<BinaryMask> headMasks, ReadOnlySpan<byte> labels, bool includeBackground = true)
     {
         double s = HeadwiseMiou.Image(headMasks, labels, includeBackground);
         Add(layer, s);

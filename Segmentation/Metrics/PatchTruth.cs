@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Metrics;
 
@@ -13,17 +13,16 @@ public sealed class PatchTruth
     /// <summary>A patch counts as object when at least half of its pixels are object pixels.</summary>
     public const double DefaultMinCoverage = 0.5;
 
-    private readonly bool[] _foreground;
     private readonly double[] _coverage;
 
-    private PatchTruth(bool[] foreground, double[] coverage, int gridHeight, int gridWidth, double minCoverage)
+    private PatchTruth(BinaryMask foreground, double[] coverage, double minCoverage)
     {
-        _foreground = foreground;
+        Foreground = foreground;
         _coverage = coverage;
-        GridHeight = gridHeight;
-        GridWidth = gridWidth;
+        GridHeight = foreground.Height;
+        GridWidth = foreground.Width;
         MinCoverage = minCoverage;
-        foreach (bool f in foreground) if (f) ForegroundCount++;
+        ForegroundCount = (int)foreground.Area;
     }
 
     public int GridHeight { get; }
@@ -33,8 +32,8 @@ public sealed class PatchTruth
     /// <summary>The coverage a patch needs to be foreground.</summary>
     public double MinCoverage { get; }
 
-    /// <summary>Per patch: whether it is object.</summary>
-    public ReadOnlySpan<bool> Foreground => _foreground;
+    /// <summary>The object patches, on the grid. Shared, not copied: do not change it.</summary>
+    public BinaryMask Foreground { get; }
 
     /// <summary>Per patch: the fraction of its pixels that are object pixels, in [0, 1].</summary>
     public ReadOnlySpan<double> Coverage => _coverage;
@@ -51,63 +50,50 @@ public sealed class PatchTruth
     /// <summary>Two-class label map for <see cref="HeadwiseMiou"/>: 0 = background, 1 = object.</summary>
     public byte[] ToLabels()
     {
-        var labels = new byte[Patches];
-        for (int i = 0; i < labels.Length; i++) labels[i] = _foreground[i] ? (byte)1 : (byte)0;
-        return labels;
+        return Foreground.Pixels.ToArray(); // 0/1 already
     }
 
     /// <summary>
-    /// From a row-major pixel mask of <paramref name="height"/> × <paramref name="width"/> pixels; both must be
-    /// multiples of the grid (each patch is a (height / gridHeight) × (width / gridWidth) block, as a ViT patchifies).
+    /// From an exact pixel mask whose height and width are multiples of the grid (each patch is a
+    /// (height / gridHeight) × (width / gridWidth) block, as a ViT patchifies).
     /// </summary>
-    public static PatchTruth FromPixels(ReadOnlySpan<bool> pixels, int height, int width, int gridHeight, int gridWidth,
-        double minCoverage = DefaultMinCoverage)
+    public static PatchTruth FromMask(BinaryMask mask, int gridHeight, int gridWidth, double minCoverage = DefaultMinCoverage)
     {
-        if (height < 1 || width < 1) throw new ArgumentOutOfRangeException(nameof(height), $"image {height}×{width} must be non-empty");
-        if (pixels.Length != (long)height * width)
-            throw new ArgumentException($"{pixels.Length} pixels do not make a {height}×{width} mask", nameof(pixels));
+        ArgumentNullException.ThrowIfNull(mask);
+        int height = mask.Height, width = mask.Width;
         CheckGrid(height, width, gridHeight, gridWidth, minCoverage);
         int ph = height / gridHeight, pw = width / gridWidth;
         var inside = new int[gridHeight * gridWidth];
+        var pixels = mask.Pixels;
         for (int y = 0; y < height; y++)
         {
             int rowBase = (y / ph) * gridWidth;
-            for (int x = 0; x < width; x++)
-                if (pixels[y * width + x]) inside[rowBase + x / pw]++;
+            var row = pixels.Slice(y * width, width);
+            for (int x = 0; x < width; x++) inside[rowBase + x / pw] += row[x];
         }
         return FromCounts(inside, ph * pw, gridHeight, gridWidth, minCoverage);
     }
 
-    /// <summary>From a <see cref="BinaryMask"/> (height and width multiples of the grid).</summary>
-    public static PatchTruth FromMask(BinaryMask mask, int gridHeight, int gridWidth, double minCoverage = DefaultMinCoverage)
+    /// <summary>From a patch-level mask (coverage 1 for object patches, 0 for the rest); the mask is copied.</summary>
+    public static PatchTruth FromPatches(BinaryMask foreground)
     {
-        ArgumentNullException.ThrowIfNull(mask);
-        var pixels = new bool[mask.Pixels.Length];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = mask.Pixels[i] != 0;
-        return FromPixels(pixels, mask.Height, mask.Width, gridHeight, gridWidth, minCoverage);
-    }
-
-    /// <summary>From a patch-level mask (coverage 1 for object patches, 0 for the rest).</summary>
-    public static PatchTruth FromPatches(ReadOnlySpan<bool> foreground, int gridHeight, int gridWidth)
-    {
-        if (gridHeight < 1 || gridWidth < 1) throw new ArgumentOutOfRangeException(nameof(gridHeight), $"grid {gridHeight}×{gridWidth} must be non-empty");
-        if (foreground.Length != gridHeight * gridWidth)
-            throw new ArgumentException($"{foreground.Length} patches do not make a {gridHeight}×{gridWidth} grid", nameof(foreground));
-        var inside = new int[foreground.Length];
-        for (int i = 0; i < inside.Length; i++) inside[i] = foreground[i] ? 1 : 0;
-        return FromCounts(inside, 1, gridHeight, gridWidth, DefaultMinCoverage);
+        ArgumentNullException.ThrowIfNull(foreground);
+        var coverage = new double[foreground.Height * foreground.Width];
+        for (int i = 0; i < coverage.Length; i++) coverage[i] = foreground.Pixels[i];
+        return new PatchTruth(foreground.Clone(), coverage, DefaultMinCoverage);
     }
 
     private static PatchTruth FromCounts(int[] inside, int pixelsPerPatch, int gridHeight, int gridWidth, double minCoverage)
     {
         var coverage = new double[inside.Length];
-        var foreground = new bool[inside.Length];
+        var foreground = new BinaryMask(gridHeight, gridWidth);
+        var f = foreground.Pixels;
         for (int i = 0; i < inside.Length; i++)
         {
             coverage[i] = (double)inside[i] / pixelsPerPatch;
-            foreground[i] = coverage[i] >= minCoverage;
+            f[i] = coverage[i] >= minCoverage ? (byte)1 : (byte)0;
         }
-        return new PatchTruth(foreground, coverage, gridHeight, gridWidth, minCoverage);
+        return new PatchTruth(foreground, coverage, minCoverage);
     }
 
     private static void CheckGrid(int height, int width, int gridHeight, int gridWidth, double minCoverage)

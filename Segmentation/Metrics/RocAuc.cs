@@ -1,3 +1,5 @@
+using CrateIL.Imaging;
+
 namespace CrateIL.Segmentation.Metrics;
 
 /// <summary>
@@ -11,16 +13,18 @@ public static class RocAuc
     /// AUC of <paramref name="scores"/> against <paramref name="positive"/> (same length); NaN when there is no
     /// positive or no negative (nothing to rank). Non-finite scores are rejected.
     /// </summary>
-    public static double Compute(ReadOnlySpan<float> scores, ReadOnlySpan<bool> positive)
+    public static double Compute(ReadOnlySpan<float> scores, BinaryMask positive)
     {
-        if (scores.Length != positive.Length)
-            throw new ArgumentException($"{scores.Length} scores for {positive.Length} truth entries", nameof(positive));
+        ArgumentNullException.ThrowIfNull(positive);
+        var truth = positive.Pixels;
+        if (scores.Length != truth.Length)
+            throw new ArgumentException($"{scores.Length} scores for a {positive.Height}×{positive.Width} truth mask", nameof(positive));
         int n = scores.Length;
         long positives = 0;
         for (int i = 0; i < n; i++)
         {
             if (!float.IsFinite(scores[i])) throw new ArgumentException($"score {i} is {scores[i]}", nameof(scores));
-            if (positive[i]) positives++;
+            positives += truth[i];
         }
         long negatives = n - positives;
         if (positives == 0 || negatives == 0) return double.NaN;
@@ -38,7 +42,7 @@ public static class RocAuc
             while (end + 1 < n && keys[end + 1] == keys[start]) end++;
             double midRank = (start + end) / 2.0 + 1;
             for (int j = start; j <= end; j++)
-                if (positive[order[j]]) positiveRankSum += midRank;
+                if (truth[order[j]] != 0) positiveRankSum += midRank;
             start = end + 1;
         }
         double u = positiveRankSum - positives * (positives + 1) / 2.0;

@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 
 namespace CrateIL.Segmentation.Pca;
@@ -27,7 +28,7 @@ public sealed record PcaFeatureMapOptions
 }
 
 /// <summary>Per-image output: first component (normalised to [0, 1]), foreground mask, RGB components.</summary>
-public sealed record PcaImageMap(float[] FirstComponent, bool[] Foreground, float[] Components, byte[] Rgb);
+public sealed record PcaImageMap(float[] FirstComponent, BinaryMask Foreground, float[] Components, byte[] Rgb);
 
 public sealed record PcaFeatureMapResult(IReadOnlyList<PcaImageMap> Images, ForegroundSign SignUsed,
     PrincipalComponents Stage1, PrincipalComponents? Stage2);
@@ -76,11 +77,11 @@ public static class PcaFeatureMaps
             var (bn, an) = BorderAndArea(normalized, ForegroundSign.Negative, options, gridHeight, gridWidth);
             sign = bn < bp || (bn == bp && an < ap) ? ForegroundSign.Negative : ForegroundSign.Positive;
         }
-        var fg = new bool[images.Count][];
+        var fg = new BinaryMask[images.Count];
         for (int j = 0; j < images.Count; j++) fg[j] = ForegroundMask(normalized[j], sign, options, gridHeight, gridWidth);
 
         int fgCount = 0;
-        foreach (var m in fg) fgCount += BinaryMasks.Count(m);
+        foreach (var m in fg) fgCount += (int)m.Area;
         PrincipalComponents? stage2 = null;
         double[]? proj = null;
         float[]? fgRows = null;
@@ -90,7 +91,7 @@ public static class PcaFeatureMaps
             int r = 0;
             for (int j = 0; j < images.Count; j++)
                 for (int i = 0; i < n; i++)
-                    if (fg[j][i]) images[j].AsSpan(i * dim, dim).CopyTo(fgRows.AsSpan(r++ * dim, dim));
+                    if (fg[j].Pixels[i] != 0) images[j].AsSpan(i * dim, dim).CopyTo(fgRows.AsSpan(r++ * dim, dim));
             int comps = Math.Min(3, dim);
             stage2 = PrincipalComponents.Fit(fgRows, fgCount, dim, comps, options.Threads);
             proj = stage2.Transform(fgRows, fgCount);
@@ -109,7 +110,7 @@ public static class PcaFeatureMaps
                 double min = double.PositiveInfinity;
                 for (int i = 0; i < n; i++)
                 {
-                    if (!fg[j][i]) { anyBackground = true; continue; }
+                    if (fg[j].Pixels[i] == 0) { anyBackground = true; continue; }
                     for (int c = 0; c < channels; c++)
                     {
                         double v = proj[(long)at * channels + c];
@@ -122,7 +123,7 @@ public static class PcaFeatureMaps
                 if (double.IsFinite(min))
                 {
                     for (int i = 0; i < n; i++)
-                        if (!fg[j][i]) for (int c = 0; c < 3; c++) comps[i * 3 + c] = (float)(min - 1);
+                        if (fg[j].Pixels[i] == 0) for (int c = 0; c < 3; c++) comps[i * 3 + c] = (float)(min - 1);
                     for (int c = 0; c < channels; c++)
                     {
                         float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
@@ -138,12 +139,13 @@ public static class PcaFeatureMaps
         return new PcaFeatureMapResult(result, sign, stage1, stage2);
     }
 
-    private static bool[] ForegroundMask(float[] normalized, ForegroundSign sign, PcaFeatureMapOptions o, int h, int w)
+    private static BinaryMask ForegroundMask(float[] normalized, ForegroundSign sign, PcaFeatureMapOptions o, int h, int w)
     {
-        var m = new bool[normalized.Length];
+        var mask = new BinaryMask(h, w);
+        var m = mask.Pixels;
         for (int i = 0; i < m.Length; i++)
-            m[i] = sign == ForegroundSign.Negative ? normalized[i] < o.Threshold : normalized[i] > o.Threshold;
-        return o.FillHoles ? BinaryMasks.FillHoles(m, h, w) : m;
+            m[i] = (sign == ForegroundSign.Negative ? normalized[i] < o.Threshold : normalized[i] > o.Threshold) ? (byte)1 : (byte)0;
+        return o.FillHoles ? BinaryMasks.FillHoles(mask) : mask;
     }
 
     private static (long Border, long Area) BorderAndArea(float[][] normalized, ForegroundSign sign, PcaFeatureMapOptions o, int h, int w)
@@ -155,7 +157,7 @@ public static class PcaFeatureMaps
             for (int y = 0; y < h; y++)
                 for (int x = 0; x < w; x++)
                 {
-                    if (!m[y * w + x]) continue;
+                    if (!m[y, x]) continue;
                     area++;
                     if (y == 0 || x == 0 || y == h - 1 || x == w - 1) border++;
                 }

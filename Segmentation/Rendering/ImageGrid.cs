@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using SkiaSharp;
 
 namespace CrateIL.Segmentation.Rendering;
@@ -123,7 +123,7 @@ public sealed class ImageGrid
             {
                 if (tiles[r][c] is { } tile)
                 {
-                    using var tileBitmap = ImageFile.ToBitmap(tile);
+                    using var tileBitmap = SkiaBitmaps.ToBitmap(tile);
                     canvas.DrawBitmap(tileBitmap, columnLeft[c] + (columnWidth[c] - tile.Width) / 2, y + (tileHeight[r] - tile.Height) / 2);
                 }
                 if (rows[r].Cells[c]?.Caption is { } text)
@@ -133,7 +133,7 @@ public sealed class ImageGrid
         }
         if (footerBand > 0) DrawFooter(canvas, footer, captionPaint, Margin, y); // y already includes the gap above the footer
         canvas.Flush();
-        return ImageFile.FromBitmap(bitmap);
+        return SkiaBitmaps.FromBitmap(bitmap);
     }
 
     private RgbImage Enlarge(RgbImage image) => Overlays.Upscale(image, Tiles.ScaleFor(image.Width, image.Height, MinTileSide));

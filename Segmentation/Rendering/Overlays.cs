@@ -1,5 +1,5 @@
 using CrateIL.Segmentation.Attention;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Rendering;
 
@@ -60,14 +60,13 @@ public static class Overlays
     }
 
     /// <summary>Tints the pixels of a binary mask (on the patch grid or at image size) with a colour.</summary>
-    public static RgbImage Mask(RgbImage image, ReadOnlySpan<bool> mask, int maskHeight, int maskWidth, (byte R, byte G, byte B) color, double alpha = 0.5)
+    public static RgbImage Mask(RgbImage image, BinaryMask mask, (byte R, byte G, byte B) color, double alpha = 0.5)
     {
-        CheckGrid(mask.Length, maskHeight, maskWidth);
         // The same nearest-neighbour upsampling as Outline, so a fill and its outline cover the same pixels.
-        var inside = MaskCut.BinaryMasks.ResizeNearest(mask, maskHeight, maskWidth, image.Height, image.Width);
+        var inside = mask.ResizeNearest(image.Height, image.Width).Pixels;
         var outImg = new RgbImage(image.Width, image.Height, (byte[])image.Data.Clone());
         for (int p = 0; p < inside.Length; p++)
-            if (inside[p]) Blend(image.Data, outImg.Data, p, color.R, color.G, color.B, alpha);
+            if (inside[p] != 0) Blend(image.Data, outImg.Data, p, color.R, color.G, color.B, alpha);
         return outImg;
     }
 
@@ -105,17 +104,16 @@ public static class Overlays
     /// unmasked pixel or of the image edge. Pixels outside the mask are never touched, so an outline never hides
     /// what lies next to the object.
     /// </summary>
-    public static RgbImage Outline(RgbImage image, ReadOnlySpan<bool> mask, int maskHeight, int maskWidth, (byte R, byte G, byte B) color, int thickness = 1)
+    public static RgbImage Outline(RgbImage image, BinaryMask mask, (byte R, byte G, byte B) color, int thickness = 1)
     {
-        CheckGrid(mask.Length, maskHeight, maskWidth);
         if (thickness < 1) throw new ArgumentOutOfRangeException(nameof(thickness), thickness, "outline thickness must be at least 1 pixel");
         int w = image.Width, h = image.Height;
-        var inside = MaskCut.BinaryMasks.ResizeNearest(mask, maskHeight, maskWidth, h, w);
+        var inside = mask.ResizeNearest(h, w);
         var outImg = new RgbImage(w, h, (byte[])image.Data.Clone());
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
             {
-                if (!inside[y * w + x] || !NearOutside(inside, w, h, x, y, thickness)) continue;
+                if (!inside[y, x] || !NearOutside(inside, w, h, x, y, thickness)) continue;
                 int o = (y * w + x) * 3;
                 outImg.Data[o] = color.R; outImg.Data[o + 1] = color.G; outImg.Data[o + 2] = color.B;
             }
@@ -126,25 +124,25 @@ public static class Overlays
     /// Several masks on one image: each filled with its colour from <see cref="MaskColors"/> (cycled) at
     /// <paramref name="alpha"/> and outlined in the same colour at full strength, later masks drawn over earlier ones.
     /// </summary>
-    public static RgbImage Masks(RgbImage image, IReadOnlyList<bool[]> masks, int maskHeight, int maskWidth, double alpha = 0.5, int outlineThickness = 1)
+    public static RgbImage Masks(RgbImage image, IReadOnlyList<BinaryMask> masks, double alpha = 0.5, int outlineThickness = 1)
     {
         var outImg = image;
         for (int k = 0; k < masks.Count; k++)
         {
             var color = MaskColors[k % MaskColors.Count];
-            outImg = Mask(outImg, masks[k], maskHeight, maskWidth, color, alpha);
-            if (outlineThickness > 0) outImg = Outline(outImg, masks[k], maskHeight, maskWidth, color, outlineThickness);
+            outImg = Mask(outImg, masks[k], color, alpha);
+            if (outlineThickness > 0) outImg = Outline(outImg, masks[k], color, outlineThickness);
         }
         return outImg;
     }
 
-    private static bool NearOutside(bool[] inside, int w, int h, int x, int y, int radius)
+    private static bool NearOutside(BinaryMask inside, int w, int h, int x, int y, int radius)
     {
         for (int dy = -radius; dy <= radius; dy++)
             for (int dx = -radius; dx <= radius; dx++)
             {
                 int nx = x + dx, ny = y + dy;
-                if (nx < 0 || ny < 0 || nx >= w || ny >= h || !inside[ny * w + nx]) return true;
+                if (nx < 0 || ny < 0 || nx >= w || ny >= h || !inside[ny, nx]) return true;
             }
         return false;
     }

@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 
 namespace CrateIL.Segmentation.Rendering;
 
@@ -30,30 +30,26 @@ public static class Tiles
     /// <summary>
     /// A [<paramref name="gridHeight"/>, <paramref name="gridWidth"/>] map (e.g. one head's CLS attention) upsampled
     /// bilinearly to the enlarged image, min–max normalised per map and blended over it; with <paramref name="contour"/>
-    /// the mask's inner outline (e.g. the true object) is drawn on top in <see cref="ReferenceOutlineColor"/>. The contour
-    /// mask is <paramref name="contourHeight"/>×<paramref name="contourWidth"/>, or the original image's size when those are 0.
+    /// the mask's inner outline (e.g. the true object; any size, on the patch grid or at image size) is drawn on top in
+    /// <see cref="ReferenceOutlineColor"/>.
     /// </summary>
     public static RgbImage Heatmap(RgbImage image, ReadOnlySpan<float> map, int gridHeight, int gridWidth,
-        bool[]? contour = null, int contourHeight = 0, int contourWidth = 0,
-        int minSide = DefaultMinSide, double alpha = 0.6, Colormap? colormap = null)
+        BinaryMask? contour = null, int minSide = DefaultMinSide, double alpha = 0.6, Colormap? colormap = null)
     {
         var tile = Overlays.Heatmap(Image(image, minSide), map, gridHeight, gridWidth, alpha, colormap);
-        if (contour is null) return tile;
-        if (contourHeight == 0 && contourWidth == 0) (contourHeight, contourWidth) = (image.Height, image.Width);
-        return Overlays.Outline(tile, contour, contourHeight, contourWidth, ReferenceOutlineColor);
+        return contour is null ? tile : Overlays.Outline(tile, contour, ReferenceOutlineColor);
     }
 
     /// <summary>
-    /// The enlarged image with each mask (all <paramref name="maskHeight"/>×<paramref name="maskWidth"/>: pixels or
-    /// patches) filled at <paramref name="alpha"/> and outlined, in the colours of <see cref="Overlays.MaskColors"/>.
+    /// The enlarged image with each mask (pixels or patches) filled at <paramref name="alpha"/> and outlined, in the
+    /// colours of <see cref="Overlays.MaskColors"/>.
     /// </summary>
-    public static RgbImage Masks(RgbImage image, IReadOnlyList<bool[]> masks, int maskHeight, int maskWidth,
-        int minSide = DefaultMinSide, double alpha = 0.5) =>
-        Overlays.Masks(Image(image, minSide), masks, maskHeight, maskWidth, alpha);
+    public static RgbImage Masks(RgbImage image, IReadOnlyList<BinaryMask> masks, int minSide = DefaultMinSide, double alpha = 0.5) =>
+        Overlays.Masks(Image(image, minSide), masks, alpha);
 
     /// <summary>One mask over the enlarged image (see <see cref="Masks"/>).</summary>
-    public static RgbImage Mask(RgbImage image, bool[] mask, int maskHeight, int maskWidth, int minSide = DefaultMinSide, double alpha = 0.5) =>
-        Masks(image, [mask], maskHeight, maskWidth, minSide, alpha);
+    public static RgbImage Mask(RgbImage image, BinaryMask mask, int minSide = DefaultMinSide, double alpha = 0.5) =>
+        Masks(image, [mask], minSide, alpha);
 
     /// <summary>Per-patch RGB bytes [h·w·3] (e.g. <see cref="Pca.PcaImageMap.Rgb"/>) as blocks, at least <paramref name="minSide"/> on the longer side.</summary>
     public static RgbImage Pca(ReadOnlySpan<byte> rgb, int gridHeight, int gridWidth, int minSide = DefaultMinSide) =>

@@ -1,6 +1,7 @@
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
 using CrateIL.Crate.Training;
+using CrateIL.Imaging;
 
 namespace CrateIL.Cli.Emerge;
 
@@ -16,7 +17,7 @@ internal interface IEmergeData
     int ImageSize { get; }
 
     /// <summary>Held-out image <paramref name="index"/> as interleaved RGB bytes (side²·3) and its exact foreground mask (side²).</summary>
-    void RenderHeldOut(int index, Span<byte> rgb, Span<bool> mask);
+    void RenderHeldOut(int index, Span<byte> rgb, BinaryMask mask);
 }
 
 /// <summary>The recipe of one budget: data, the shared model shape, the trainer options and how many held-out images are evaluated.</summary>

@@ -2,6 +2,7 @@ using CrateIL.Compute.Tensors;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
 using CrateIL.Crate.Training;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.MaskCut;
 using CrateIL.Segmentation.Pca;
@@ -9,16 +10,16 @@ using CrateIL.Segmentation.Pca;
 namespace CrateIL.Cli.Emerge;
 
 /// <summary>A held-out image kept for the report's pictures, with what one model made of it.</summary>
-internal sealed record SampleImage(int Index, int Label, int Predicted, byte[] Rgb, bool[] Mask, AttentionMaps[] LayerMaps,
-    byte[] PcaRgb, IReadOnlyList<bool[]> MaskCutMasks);
+internal sealed record SampleImage(int Index, int Label, int Predicted, byte[] Rgb, BinaryMask Mask, AttentionMaps[] LayerMaps,
+    byte[] PcaRgb, IReadOnlyList<BinaryMask> MaskCutMasks);
 
 /// <summary>
 /// Everything measured of one model on the held-out images: predictions, every layer's CLS→patch attention (Eq. 10,
 /// straight from <see cref="CrateModel.ClsAttention(int, Tensor)"/>), the exact masks, MaskCut's masks from the last
 /// layer's key features, the white-box probes and the pictures' samples. Scoring happens in <see cref="EmergeScoring"/>.
 /// </summary>
-internal sealed record EvaluatedModel(int Images, int Correct, AttentionMaps[][] Maps, bool[][] TrueMasks,
-    IReadOnlyList<IReadOnlyList<bool[]>> MaskCutMasks, LayerProbe[] Probes, SampleImage[] Samples, int GridRows, int GridCols, int ImageSize)
+internal sealed record EvaluatedModel(int Images, int Correct, AttentionMaps[][] Maps, BinaryMask[] TrueMasks,
+    IReadOnlyList<IReadOnlyList<BinaryMask>> MaskCutMasks, LayerProbe[] Probes, SampleImage[] Samples, int GridRows, int GridCols, int ImageSize)
 {
     public double Top1 => (double)Correct / Images;
 }
@@ -44,11 +45,11 @@ internal static class EmergeEvaluation
             int n = gh * gw, inner = c.Inner, tokens = n + 1;
             var maps = new AttentionMaps[depth][];
             for (int l = 0; l < depth; l++) maps[l] = new AttentionMaps[count];
-            var trueMasks = new bool[count][];
+            var trueMasks = new BinaryMask[count];
             var rgbs = new byte[Math.Min(samples, count)][];
             var predicted = new int[count];
             var labels = new int[count];
-            var maskCut = new IReadOnlyList<bool[]>[count];
+            var maskCut = new IReadOnlyList<BinaryMask>[count];
             var sampleFeatures = new List<float[]>();
             int correct = 0;
             var host = new float[EvalBatch * length];
@@ -62,7 +63,7 @@ internal static class EmergeEvaluation
                     var random = SampleRandom.For(0, -1, first + i);
                     labels[first + i] = heldOut.Load(first + i, host.AsSpan(i * length, length), ref random);
                     var rgb = new byte[side * side * 3];
-                    var mask = new bool[side * side];
+                    var mask = new BinaryMask(side, side);
                     data.RenderHeldOut(first + i, rgb, mask);
                     trueMasks[first + i] = mask;
                     if (first + i < rgbs.Length) rgbs[first + i] = rgb;
@@ -91,7 +92,7 @@ internal static class EmergeEvaluation
                     // Patch tokens only (row 0 is CLS): CutLER's feats, one row per patch.
                     var features = keyHost.AsSpan((i * tokens + 1) * inner, n * inner).ToArray();
                     var cut = MaskCutter.Run(features, inner, gh, gw, cutOptions);
-                    var masks = new List<bool[]>();
+                    var masks = new List<BinaryMask>();
                     for (int o = 0; o < cut.Objects.Count; o++)
                         if (!cut.Objects[o].IsEmpty) masks.Add(cut.PixelMask(o, side, side));
                     maskCut[first + i] = masks;

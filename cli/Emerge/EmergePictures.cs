@@ -1,6 +1,6 @@
 using System.Globalization;
 using CrateIL.Cli.Reporting;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Segmentation.Rendering;
 
@@ -49,12 +49,12 @@ internal static class EmergePictures
                 var s = r.Evaluation.Samples[i];
                 int side = r.Evaluation.ImageSize, layer = r.Scores.BestLayer;
                 var image = new RgbImage(side, side, s.Rgb);
-                var truth = PatchTruth.FromPixels(s.Mask, side, side, r.Evaluation.GridRows, r.Evaluation.GridCols);
+                var truth = PatchTruth.FromMask(s.Mask, r.Evaluation.GridRows, r.Evaluation.GridCols);
                 var maps = s.LayerMaps[layer];
                 var cells = new List<GridCell?>
                 {
                     new(Tiles.Image(image), Inv($"{r.Training.Model.Label}: {(s.Predicted == s.Label ? "right" : "wrong")}")),
-                    new(Tiles.Mask(image, s.Mask, side, side)),
+                    new(Tiles.Mask(image, s.Mask)),
                 };
                 for (int h = 0; h < maps.Heads; h++)
                 {
@@ -64,7 +64,7 @@ internal static class EmergePictures
                 cells.Add(new GridCell(Tiles.Pca(s.PcaRgb, r.Evaluation.GridRows, r.Evaluation.GridCols)));
                 cells.Add(s.MaskCutMasks.Count == 0
                     ? new GridCell(Tiles.Image(image), "no object")
-                    : new GridCell(Tiles.Masks(image, s.MaskCutMasks.ToArray(), side, side), Inv($"IoU {Iou(s.MaskCutMasks[0], s.Mask):F2}")));
+                    : new GridCell(Tiles.Masks(image, s.MaskCutMasks), Inv($"IoU {s.MaskCutMasks[0].Iou(s.Mask):F2}")));
                 grid.AddRow(Inv($"{r.Training.Model.Label} #{i + 1}, layer {layer + 1}"), cells);
             }
         return grid;
@@ -82,17 +82,6 @@ internal static class EmergePictures
             new Curve(epochSteps, epochs.Select(e => e.Top1).ToArray()),
             new Curve(steps.Select(s => (double)s.Step).ToArray(), steps.Select(s => s.LearningRate).ToArray()),
             new Curve(probes.Select(p => (double)(p.Layer + 1)).ToArray(), probes.Select(p => p.CodingRate).ToArray()));
-    }
-
-    private static double Iou(bool[] a, bool[] b)
-    {
-        int inter = 0, union = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            if (a[i] && b[i]) inter++;
-            if (a[i] || b[i]) union++;
-        }
-        return union == 0 ? 0 : (double)inter / union;
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Training;
+using CrateIL.Imaging;
 
 namespace CrateIL.Cli.Emerge;
 
@@ -39,6 +40,6 @@ internal static class EmergeRecipes
         public IDataset Train => train;
         public IDataset HeldOut => heldOut;
         public int ImageSize => heldOut.ImageSize;
-        public void RenderHeldOut(int index, Span<byte> rgb, Span<bool> mask) => heldOut.RenderMasked(index, rgb, mask);
+        public void RenderHeldOut(int index, Span<byte> rgb, BinaryMask mask) => heldOut.RenderMasked(index, rgb, mask);
     }
 }

@@ -1,6 +1,6 @@
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 
 namespace CrateIL.Cli.Emerge;
@@ -50,7 +50,7 @@ internal static class EmergeScoring
         for (int l = 0; l < depth; l++) auc[l] = new double[count];
         for (int i = 0; i < count; i++)
         {
-            var truth = PatchTruth.FromPixels(trained.TrueMasks[i], trained.ImageSize, trained.ImageSize, trained.GridRows, trained.GridCols);
+            var truth = PatchTruth.FromMask(trained.TrueMasks[i], trained.GridRows, trained.GridCols);
             for (int l = 0; l < depth; l++)
                 auc[l][i] = evaluation.Add(l, truth, trained.Maps[l][i], untrained.Maps[l][i]).BestHeadAuc;
         }
@@ -88,21 +88,12 @@ internal static class EmergeScoring
     /// <summary>COCO AP of MaskCut's masks; one constant score, so ties keep MaskCut's iteration order (crate-reference §5.7).</summary>
     private static MaskCutScores MaskCut(EvaluatedModel model)
     {
-        int side = model.ImageSize;
         var images = new MaskDetectionImage[model.Images];
         for (int i = 0; i < model.Images; i++)
         {
-            var truth = ToMask(model.TrueMasks[i], side);
-            var predictions = model.MaskCutMasks[i].Select(m => new ScoredMask(ToMask(m, side), 1.0)).ToArray();
-            images[i] = new MaskDetectionImage([truth], predictions);
+            var predictions = model.MaskCutMasks[i].Select(m => new ScoredMask(m, 1.0)).ToArray();
+            images[i] = new MaskDetectionImage([model.TrueMasks[i]], predictions);
         }
         return MaskCutScores.From(MaskDetectionEvaluation.Evaluate(images));
-    }
-
-    private static BinaryMask ToMask(bool[] pixels, int side)
-    {
-        var bytes = new byte[pixels.Length];
-        for (int i = 0; i < bytes.Length; i++) bytes[i] = pixels[i] ? (byte)1 : (byte)0;
-        return new BinaryMask(side, side, bytes);
     }
 }

@@ -4,6 +4,7 @@
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Attention;
 
 using var device = DeviceRegistry.Open();                    // CUDA > OpenCL GPU > CPU, or CRATEIL_DEVICE
@@ -23,7 +24,7 @@ using var images = device.FromHost(pixels, 2, 3, 224, 224);
 float[] logits = model.Forward(images).ToArray();            // [2, classes]
 using var attention = model.ClsAttention(layer: config.Depth - 1);   // [2, heads, 14, 14], each head sums to 1
 AttentionMaps[] maps = AttentionMaps.FromBatch(attention);   // one per image: heads × patch grid
-bool[][] masks = maps[0].TopFractionMasks();                 // the paper's top-60 % rule, one mask per head
+BinaryMask[] masks = maps[0].TopFractionMasks();             // the paper's top-60 % rule, one mask per head
 Console.WriteLine($"{device.Spec}: logits[0..2] = {logits[0]:F3}, {logits[1]:F3}; {maps[0].Heads} heads on a " +
-                  $"{maps[0].Height}×{maps[0].Width} grid; head 0 keeps {masks[0].Count(m => m)} of {masks[0].Length} patches");
+                  $"{maps[0].Height}×{maps[0].Width} grid; head 0 keeps {masks[0].Area} of {masks[0].Height * masks[0].Width} patches");
 // [/README]

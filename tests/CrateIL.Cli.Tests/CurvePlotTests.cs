@@ -1,5 +1,5 @@
 using CrateIL.Cli.Reporting;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using Xunit;
 
 namespace CrateIL.Cli.Tests;

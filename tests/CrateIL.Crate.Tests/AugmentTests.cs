@@ -1,7 +1,8 @@
 using System.Runtime.CompilerServices;
 using CrateIL.Crate.Data;
-using Xunit;
+using CrateIL.Imaging;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace CrateIL.Crate.Tests;
 
@@ -27,8 +28,8 @@ public class AugmentTests(ITestOutputHelper output)
         // Fixtures/resize/make_fixtures.py wrote these with Pillow 9.4's BILINEAR resize, which torchvision uses on PIL
         // images. Pillow rounds to bytes after each pass; we keep floats, so up to one grey level apart.
         byte[] buffer = [], expectedBuffer = [];
-        var source = ImageCodec.DecodeFile(Path.Combine(FixtureDirectory(), "source.png"), ref buffer);
-        var expected = ImageCodec.DecodeFile(Path.Combine(FixtureDirectory(), fixture), ref expectedBuffer);
+        var source = ImageFile.LoadRgb(Path.Combine(FixtureDirectory(), "source.png"), ref buffer);
+        var expected = ImageFile.LoadRgb(Path.Combine(FixtureDirectory(), fixture), ref expectedBuffer);
         int w = expected.Width, h = expected.Height;
         ImageTransform transform = fixture switch
         {

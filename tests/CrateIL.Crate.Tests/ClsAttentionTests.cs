@@ -119,8 +119,8 @@ public class ClsAttentionTests
             if (head[top] <= 0.99f) continue;
             peakedHeads++;
             var mass = perImage[0].MassMasks()[h];
-            Assert.Equal(1, mass.Count(m => m));
-            Assert.True(mass[top]);
+            Assert.Equal(1, mass.Area);
+            Assert.Equal(1, mass.Pixels[top]);
         }
         Assert.True(peakedHeads > 0, "scaling U by 1000 made no head one-hot");
     }
@@ -141,7 +141,7 @@ public class ClsAttentionTests
         var m = AttentionMaps.FromBatch(maps)[0];
         // Uniform 1/16 per patch: the ascending cumulative mass exceeds 1 − 0.6 from the 7th patch on, so 10 of 16 stay.
         Assert.Equal(16, n);
-        Assert.All(m.MassMasks(), mask => Assert.Equal(10, mask.Count(x => x)));
+        Assert.All(m.MassMasks(), mask => Assert.Equal(10, mask.Area));
     }
 
     [Fact]

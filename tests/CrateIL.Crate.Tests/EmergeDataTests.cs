@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using CrateIL.Crate.Data;
+using CrateIL.Imaging;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -16,7 +17,7 @@ public class EmergeDataTests(ITestOutputHelper output)
         {
             var (rgb, mask, p) = set.Render(i);
             all.AddRange(rgb);
-            all.AddRange(mask.Select(m => m ? (byte)1 : (byte)0));
+            all.AddRange(mask.Pixels.ToArray());
             all.Add((byte)p.Kind);
         }
         return Convert.ToHexString(SHA256.HashData(all.ToArray()));
@@ -63,7 +64,7 @@ public class EmergeDataTests(ITestOutputHelper output)
         var indexed = new ShapesInClutter(100, seed: 4, imageSize: 32, patchSize: 4, settings: ShapesInClutterSettings.Emerge);
         var stream = ShapesInClutter.Stream(100, seed: 4, imageSize: 32, patchSize: 4, settings: ShapesInClutterSettings.Emerge);
         var rgb = new byte[32 * 32 * 3];
-        var mask = new bool[32 * 32];
+        var mask = new BinaryMask(32, 32);
         stream.RenderKey(5, rgb, mask);
         Assert.Equal(indexed.Render(5).Rgb, rgb);
         var held = new HashSet<string>(Enumerable.Range(0, 100).Select(i => Convert.ToHexString(SHA256.HashData(indexed.Render(i).Rgb))));
@@ -87,14 +88,14 @@ public class EmergeDataTests(ITestOutputHelper output)
         var counts = new int[4];
         double areaSum = 0, minArea = 1, maxArea = 0;
         var rgb = new byte[S * S * 3];
-        var mask = new bool[S * S];
+        var mask = new BinaryMask(S, S);
         IMaskedDataset masked = set;
         for (int i = 0; i < 400; i++)
         {
             int label = masked.RenderMasked(i, rgb, mask);
             Assert.Equal(set.GetLabel(i), label);
             counts[label]++;
-            double area = mask.Count(m => m) / (double)(S * S);
+            double area = mask.Area / (double)(S * S);
             areaSum += area;
             minArea = Math.Min(minArea, area);
             maxArea = Math.Max(maxArea, area);
@@ -148,7 +149,7 @@ public class EmergeDataTests(ITestOutputHelper output)
         Assert.Equal(["T-shirt/top", "Trouser", "Sneaker", "Bag"], train.ClassNames);
         Assert.True(held.IsHeldOut);
         var rgb = new byte[S * S * 3];
-        var mask = new bool[S * S];
+        var mask = new BinaryMask(S, S);
         var counts = new int[4];
         double areaSum = 0;
         for (int i = 0; i < 300; i++)
@@ -156,7 +157,7 @@ public class EmergeDataTests(ITestOutputHelper output)
             int label = held.Render(i, rgb, mask);
             Assert.Equal(held.GetLabel(i), label);
             counts[label]++;
-            int area = mask.Count(m => m);
+            long area = mask.Area;
             Assert.True(area > 20, $"sample {i}: mask of {area} pixels");
             areaSum += area / (double)(S * S);
         }

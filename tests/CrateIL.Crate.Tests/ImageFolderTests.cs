@@ -1,4 +1,5 @@
 using CrateIL.Crate.Data;
+using CrateIL.Imaging;
 using Xunit;
 
 namespace CrateIL.Crate.Tests;
@@ -8,7 +9,7 @@ public class ImageFolderTests
     private static void WritePng(string path, int w, int h, int channels, int seed)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        ImageCodec.SavePng(path, DataTestHelpers.Pixels(w, h, channels, seed), w, h, channels);
+        ImageFile.SavePng(path, DataTestHelpers.Pixels(w, h, channels, seed), w, h, channels);
     }
 
     [Fact]
@@ -20,7 +21,7 @@ public class ImageFolderTests
         WritePng(tmp.Combine("b_cls", "nested", "0.png"), 3, 3, 3, 3);
         WritePng(tmp.Combine("A_cls", "x.PNG"), 6, 2, 3, 4);
         WritePng(tmp.Combine("a_cls", "y.png"), 2, 6, 1, 5);
-        ImageCodec.SaveJpeg(tmp.Combine("a_cls", "z.jpg"), DataTestHelpers.Pixels(8, 8, 3, 6), 8, 8, 3);
+        ImageFile.SaveJpeg(tmp.Combine("a_cls", "z.jpg"), DataTestHelpers.Pixels(8, 8, 3, 6), 8, 8, 3);
         File.WriteAllText(tmp.Combine("a_cls", "notes.txt"), "not an image");
 
         var ds = new ImageFolderDataset(tmp.Path, new Resize(4, 4));
@@ -79,7 +80,7 @@ public class ImageFolderTests
                 px[(y * W + x) * 3 + 2] = 128;
             }
         Directory.CreateDirectory(tmp.Combine("only"));
-        ImageCodec.SaveJpeg(tmp.Combine("only", "smooth.jpeg"), px, W, H, 3, quality: 95);
+        ImageFile.SaveJpeg(tmp.Combine("only", "smooth.jpeg"), px, W, H, 3, quality: 95);
         var ds = new ImageFolderDataset(tmp.Path, new ImagePipeline(new Resize(W, H), Normalization.UnitRange(3)));
         var dst = new float[3 * W * H];
         var rng = default(SampleRandom);
@@ -120,7 +121,7 @@ public class ImageFolderTests
         using var tmp = new TempFolder();
         Directory.CreateDirectory(tmp.Combine("k"));
         File.WriteAllBytes(tmp.Combine("k", "a_garbage.png"), DataTestHelpers.Pixels(100, 1, 1, 3));
-        ImageCodec.SaveJpeg(tmp.Combine("k", "b_whole.jpg"), DataTestHelpers.Pixels(64, 64, 3, 4), 64, 64, 3);
+        ImageFile.SaveJpeg(tmp.Combine("k", "b_whole.jpg"), DataTestHelpers.Pixels(64, 64, 3, 4), 64, 64, 3);
         var whole = File.ReadAllBytes(tmp.Combine("k", "b_whole.jpg"));
         File.WriteAllBytes(tmp.Combine("k", "c_truncated.jpg"), whole[..(whole.Length / 2)]);
         File.WriteAllBytes(tmp.Combine("k", "d_empty.png"), []);
@@ -155,7 +156,7 @@ public class ImageFolderTests
         File.Copy(Path.Combine(photos, "0001.jpg"), tmp.Combine("first", "0001.jpg"));
         File.Copy(Path.Combine(photos, "0002.jpg"), tmp.Combine("second", "0002.jpg"));
         byte[] rgba = [];
-        var decoded = ImageCodec.DecodeFile(tmp.Combine("first", "0001.jpg"), ref rgba);
+        var decoded = ImageFile.LoadRgb(tmp.Combine("first", "0001.jpg"), ref rgba);
         Assert.Equal((640, 480), (decoded.Width, decoded.Height));
 
         var n = Normalization.ImageNet;

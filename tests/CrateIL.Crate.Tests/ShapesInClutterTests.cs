@@ -1,6 +1,7 @@
 using CrateIL.Crate.Data;
-using Xunit;
+using CrateIL.Imaging;
 using Xunit.Abstractions;
+using Xunit;
 
 namespace CrateIL.Crate.Tests;
 
@@ -12,7 +13,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
         var a = new ShapesInClutter(200, seed: 7);
         var b = new ShapesInClutter(200, seed: 7);
         var sequential = Enumerable.Range(0, 40).Select(i => a.Render(i)).ToArray();
-        var parallel = new (byte[] Rgb, bool[] Mask, ShapePlacement Placement)[40];
+        var parallel = new (byte[] Rgb, BinaryMask Mask, ShapePlacement Placement)[40];
         Parallel.For(0, 40, new ParallelOptions { MaxDegreeOfParallelism = 4 }, k => parallel[39 - k] = b.Render(39 - k));
         for (int i = 0; i < 40; i++)
         {
@@ -65,7 +66,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++)
                 {
-                    if (!mask[y * S + x]) continue;
+                    if (!mask[y, x]) continue;
                     area++;
                     double dx = x + 0.5 - p.CenterX, dy = y + 0.5 - p.CenterY;
                     Assert.True(dx * dx + dy * dy <= (p.Radius + 1) * (p.Radius + 1), $"sample {i}: mask pixel ({x}, {y}) outside the object's circle");
@@ -128,7 +129,7 @@ public class ShapesInClutterTests(ITestOutputHelper output)
         if (Environment.GetEnvironmentVariable("CRATEIL_SHAPES_GRID_LARGE") is { Length: > 0 } large)
             new ShapesInClutter(64, seed: 1, imageSize: 128).SaveGrid(large, 0, 12, columns: 3);
         byte[] buffer = [];
-        var view = ImageCodec.DecodeFile(path, ref buffer);
+        var view = ImageFile.LoadRgb(path, ref buffer);
         Assert.Equal((5 * 2 * 66 + 2, 8 * 66 + 2), (view.Width, view.Height));
         // The first tile's top-left pixel is the first sample's.
         var (rgb, _, _) = set.Render(0);

@@ -1,5 +1,5 @@
 using CrateIL.Segmentation.Attention;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Testing;
 using Xunit;
@@ -24,7 +24,7 @@ public class AttentionSegmentationScoreTests
         return m;
     }
 
-    private static PatchTruth CornerObject() => PatchTruth.FromPatches(Patches(ObjectPatches), 4, 4);
+    private static PatchTruth CornerObject() => PatchTruth.FromPatches(MaskBits.Of(4, 4, Patches(ObjectPatches)));
 
     /// <summary>One head: <paramref name="onObject"/> on the object patches, <paramref name="offObject"/> elsewhere.</summary>
     private static float[] Head(float onObject, float offObject)
@@ -65,48 +65,48 @@ public class AttentionSegmentationScoreTests
         for (int y = 0; y < 4; y++) for (int x = 0; x < 4; x++) pixels[y * 8 + x] = true;
         pixels[0 * 8 + 4] = true;
         pixels[4 * 8 + 0] = pixels[4 * 8 + 1] = true;
-        var truth = PatchTruth.FromPixels(pixels, 8, 8, 4, 4);
+        var truth = PatchTruth.FromMask(MaskBits.Of(8, 8, pixels), 4, 4);
         var coverage = new double[16];
         coverage[0] = coverage[1] = coverage[4] = coverage[5] = 1;
         coverage[2] = 0.25;
         coverage[8] = 0.5;
         Check.Close(truth.Coverage, coverage, Exact, "coverage");
-        Assert.Equal(Patches(0, 1, 4, 5, 8), truth.Foreground.ToArray());   // 0.5 is enough by default
+        Assert.Equal(Patches(0, 1, 4, 5, 8), truth.Foreground.Bits());   // 0.5 is enough by default
         Assert.Equal(5, truth.ForegroundCount);
         Assert.Equal(11, truth.BackgroundCount);
         Assert.Equal([1, 1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], truth.ToLabels());
 
-        var strict = PatchTruth.FromPixels(pixels, 8, 8, 4, 4, minCoverage: 0.75);
-        Assert.Equal(Patches(0, 1, 4, 5), strict.Foreground.ToArray());
+        var strict = PatchTruth.FromMask(MaskBits.Of(8, 8, pixels), 4, 4, minCoverage: 0.75);
+        Assert.Equal(Patches(0, 1, 4, 5), strict.Foreground.Bits());
 
         var mask = new BinaryMask(8, 8, pixels.Select(p => p ? (byte)1 : (byte)0).ToArray());
-        Assert.Equal(truth.Foreground.ToArray(), PatchTruth.FromMask(mask, 4, 4).Foreground.ToArray());
+        Assert.Equal(truth.Foreground, PatchTruth.FromMask(mask, 4, 4).Foreground);
 
         // non-square patches: 8×4 pixels (rows × columns) on a 2×4 grid → 4-row × 1-column patches.
         // Object: rows 0–3 of columns 0 and 1, and pixel (4, 3) ⇒ coverage 1, 1 in grid row 0; 1/4 at grid (1, 3).
         var tallPixels = new bool[32];
         for (int y = 0; y < 4; y++) tallPixels[y * 4] = tallPixels[y * 4 + 1] = true;
         tallPixels[4 * 4 + 3] = true;
-        var tall = PatchTruth.FromPixels(tallPixels, 8, 4, 2, 4);
+        var tall = PatchTruth.FromMask(MaskBits.Of(8, 4, tallPixels), 2, 4);
         Check.Close(tall.Coverage, [1, 1, 0, 0, 0, 0, 0, 0.25], Exact, "8×4 coverage");
-        Assert.Equal([true, true, false, false, false, false, false, false], tall.Foreground.ToArray());
+        Assert.Equal([true, true, false, false, false, false, false, false], tall.Foreground.Bits());
 
-        Assert.Throws<ArgumentException>(() => PatchTruth.FromPixels(new bool[72], 9, 8, 4, 4));
-        Assert.Throws<ArgumentOutOfRangeException>(() => PatchTruth.FromPixels(pixels, 8, 8, 4, 4, minCoverage: 0));
+        Assert.Throws<ArgumentException>(() => PatchTruth.FromMask(new BinaryMask(9, 8), 4, 4));
+        Assert.Throws<ArgumentOutOfRangeException>(() => PatchTruth.FromMask(mask, 4, 4, minCoverage: 0));
     }
 
     [Fact]
     public void Roc_auc_counts_ties_one_half()
     {
         // positives score 2 and 3, negatives 1 and 2: pairs (2,1)=1, (2,2)=½, (3,1)=1, (3,2)=1 ⇒ 3.5/4
-        Check.Close(RocAuc.Compute([1f, 2f, 2f, 3f], [false, true, false, true]), 0.875, Exact, "AUC with a tie");
+        Check.Close(RocAuc.Compute([1f, 2f, 2f, 3f], MaskBits.Of(1, 4, [false, true, false, true])), 0.875, Exact, "AUC with a tie");
         // same pairs, unsorted input
-        Check.Close(RocAuc.Compute([3f, 2f, 1f, 2f], [true, true, false, false]), 0.875, Exact, "AUC unsorted");
-        Check.Close(RocAuc.Compute([5f, 5f, 5f], [true, false, false]), 0.5, Exact, "constant map");
-        Check.Close(RocAuc.Compute([0.9f, 0.1f, 0.2f], [true, false, false]), 1.0, Exact, "perfect ranking");
-        Check.Close(RocAuc.Compute([0.1f, 0.9f, 0.2f], [true, false, false]), 0.0, Exact, "inverted ranking");
-        Assert.True(double.IsNaN(RocAuc.Compute([1f, 2f], [true, true])));
-        Assert.True(double.IsNaN(RocAuc.Compute([1f, 2f], [false, false])));
+        Check.Close(RocAuc.Compute([3f, 2f, 1f, 2f], MaskBits.Of(1, 4, [true, true, false, false])), 0.875, Exact, "AUC unsorted");
+        Check.Close(RocAuc.Compute([5f, 5f, 5f], MaskBits.Of(1, 3, [true, false, false])), 0.5, Exact, "constant map");
+        Check.Close(RocAuc.Compute([0.9f, 0.1f, 0.2f], MaskBits.Of(1, 3, [true, false, false])), 1.0, Exact, "perfect ranking");
+        Check.Close(RocAuc.Compute([0.1f, 0.9f, 0.2f], MaskBits.Of(1, 3, [true, false, false])), 0.0, Exact, "inverted ranking");
+        Assert.True(double.IsNaN(RocAuc.Compute([1f, 2f], MaskBits.Of(1, 2, [true, true]))));
+        Assert.True(double.IsNaN(RocAuc.Compute([1f, 2f], MaskBits.Of(1, 2, [false, false]))));
     }
 
     [Fact]
@@ -141,7 +141,7 @@ public class AttentionSegmentationScoreTests
         // the same maps against every possible degenerate truth: NaN, no exception
         foreach (bool objectEverywhere in new[] { false, true })
         {
-            var degenerate = PatchTruth.FromPatches(Enumerable.Repeat(objectEverywhere, 16).ToArray(), 4, 4);
+            var degenerate = PatchTruth.FromPatches(MaskBits.Of(4, 4, Enumerable.Repeat(objectEverywhere, 16).ToArray()));
             Assert.True(degenerate.IsDegenerate);
             Assert.Same(AttentionSegmentationScore.Undefined, AttentionSegmentationScore.Measure(Maps(OneHot, HeadC), degenerate));
             Assert.True(AttentionSegmentationScore.AllForeground(degenerate).IsUndefined);
@@ -177,7 +177,7 @@ public class AttentionSegmentationScoreTests
 
         // an object in the centre block is what the prior predicts: AUC 1; mass mask {5, 6, 9, 10, 13, 14}
         // ⇒ object 4/6, background 2/(12 + 6 − 2) = 2/16; top-P ⇒ object 4/10, background 6/(12 + 10 − 6) = 6/16
-        var centred = PatchTruth.FromPatches(Patches(5, 6, 9, 10), 4, 4);
+        var centred = PatchTruth.FromPatches(MaskBits.Of(4, 4, Patches(5, 6, 9, 10)));
         Expect(AttentionSegmentationScore.CentrePrior(centred), (4.0 / 6 + 2.0 / 16) / 2, (0.4 + 6.0 / 16) / 2, 4.0 / 6, 0.4, 1, 0, 1);
     }
 
@@ -189,7 +189,7 @@ public class AttentionSegmentationScoreTests
         var untrained = Maps(HeadC);
         eval.Add(0, truth, Maps(HeadA, HeadB, HeadC), untrained);
         eval.Add(0, truth, Maps(OneHot), untrained);
-        eval.Add(0, PatchTruth.FromPatches(new bool[16], 4, 4), Maps(HeadA), untrained);   // no object: counted, skipped
+        eval.Add(0, PatchTruth.FromPatches(new BinaryMask(4, 4)), Maps(HeadA), untrained);   // no object: counted, skipped
         var rows = eval.Rows();
         Assert.Equal(2, rows.Length);
 
@@ -232,7 +232,7 @@ public class AttentionSegmentationScoreTests
         // has SD ≈ √((36 + 220 + 1)/(12·36·220)) ≈ 0.052, so the mean's SD is ≈ 0.0026: ±0.015 is ~6 SD.
         var object6 = new bool[256];
         for (int r = 5; r < 11; r++) for (int c = 2; c < 8; c++) object6[r * 16 + c] = true;
-        var truth = PatchTruth.FromPatches(object6, 16, 16);
+        var truth = PatchTruth.FromPatches(MaskBits.Of(16, 16, object6));
         var eval = new AttentionSegmentationEvaluation(1, randomHeads: 1, randomSeed: 11);
         var anyMaps = RandomAttention.Map(1, 16, 16, new Random(3));
         for (int i = 0; i < 400; i++) eval.Add(0, truth, anyMaps);

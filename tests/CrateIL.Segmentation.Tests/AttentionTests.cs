@@ -6,18 +6,22 @@ namespace CrateIL.Segmentation.Tests;
 
 public class AttentionTests
 {
+    private static bool[] Mass(float[] v, double t) => AttentionThreshold.CumulativeMass(v, 1, v.Length, t).Bits();
+
+    private static bool[] Top(float[] v, double fraction) => AttentionThreshold.TopFraction(v, 1, v.Length, fraction).Bits();
+
     [Fact]
     public void Dino_mass_threshold_on_hand_computed_vector()
     {
         // sorted ascending [0.2, 0.3, 0.5], cumsum [0.2, 0.5, 1.0] > 1 − 0.6 = 0.4 ⇒ keep 0.3 and 0.5.
-        Assert.Equal(new[] { true, true, false }, AttentionThreshold.CumulativeMass(new[] { 0.5f, 0.3f, 0.2f }, 0.6));
+        Assert.Equal(new[] { true, true, false }, Mass(new[] { 0.5f, 0.3f, 0.2f }, 0.6));
         // Unnormalised input is renormalised: same answer ×10.
-        Assert.Equal(new[] { true, true, false }, AttentionThreshold.CumulativeMass(new[] { 5f, 3f, 2f }, 0.6));
+        Assert.Equal(new[] { true, true, false }, Mass(new[] { 5f, 3f, 2f }, 0.6));
         // Strict inequality: [0.25, 0.75] with t = 0.75: cumsum [0.25, 1] > 0.25 ⇒ only 0.75 (its mass reaches t exactly).
-        Assert.Equal(new[] { false, true }, AttentionThreshold.CumulativeMass(new[] { 0.25f, 0.75f }, 0.75));
+        Assert.Equal(new[] { false, true }, Mass(new[] { 0.25f, 0.75f }, 0.75));
         // t = 1 keeps everything, t = 0 nothing.
-        Assert.All(AttentionThreshold.CumulativeMass(new[] { 0.1f, 0.2f, 0.7f }, 1.0), Assert.True);
-        Assert.All(AttentionThreshold.CumulativeMass(new[] { 0.1f, 0.2f, 0.7f }, 0.0), Assert.False);
+        Assert.All(Mass(new[] { 0.1f, 0.2f, 0.7f }, 1.0), Assert.True);
+        Assert.All(Mass(new[] { 0.1f, 0.2f, 0.7f }, 0.0), Assert.False);
     }
 
     [Fact]
@@ -25,11 +29,11 @@ public class AttentionTests
     {
         var v = new[] { 0.9f, 0.1f, 0.5f, 0.5f, 0.3f, 0.2f, 0.8f, 0.5f, 0.0f, 0.4f };
         // top 6 of 10: 0.9, 0.8, 0.5(2), 0.5(3), 0.5(7), 0.4(9)
-        Assert.Equal(new[] { true, false, true, true, false, false, true, true, false, true }, AttentionThreshold.TopFraction(v, 0.6));
+        Assert.Equal(new[] { true, false, true, true, false, false, true, true, false, true }, Top(v, 0.6));
         var w = new[] { 1f, 1f, 1f, 1f, 1f };
-        Assert.Equal(new[] { true, true, true, false, false }, AttentionThreshold.TopFraction(w, 0.6));
+        Assert.Equal(new[] { true, true, true, false, false }, Top(w, 0.6));
         var big = TestData.Uniform(3, 3600, 0, 1);
-        Assert.Equal(2160, AttentionThreshold.TopFraction(big).Count(b => b));
+        Assert.Equal(2160, AttentionThreshold.TopFraction(big, 60, 60).Area);
     }
 
     [Fact]
@@ -79,6 +83,6 @@ public class AttentionTests
     {
         var e = Assert.Throws<ArgumentException>(() => AttentionMaps.FromAttention(new float[10], 1, 2, 2));
         Assert.Contains("5×5", e.Message);
-        Assert.Throws<ArgumentException>(() => AttentionThreshold.CumulativeMass(new[] { 0f, 0f }, 0.6));
+        Assert.Throws<ArgumentException>(() => Mass(new[] { 0f, 0f }, 0.6));
     }
 }

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Imaging;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Voc;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Rendering;
 using Xunit;
 
@@ -115,10 +115,10 @@ public class TileTests
     }
 
     /// <summary>A 32×32 mask of the square [8, 24)².</summary>
-    private static bool[] Square32()
+    private static BinaryMask Square32()
     {
-        var m = new bool[32 * 32];
-        for (int y = 8; y < 24; y++) for (int x = 8; x < 24; x++) m[y * 32 + x] = true;
+        var m = new BinaryMask(32, 32);
+        m.FillRectangle(8, 8, 24, 24);
         return m;
     }
 
@@ -126,7 +126,7 @@ public class TileTests
     public void MaskTileFillsAndOutlinesTheMaskAndLeavesTheRestAlone()
     {
         var image = Gray(32, 32, 100);
-        var tile = Tiles.Mask(image, Square32(), 32, 32); // 4× → 128 px, square [32, 96)²
+        var tile = Tiles.Mask(image, Square32()); // 4× → 128 px, square [32, 96)²
         Assert.Equal((128, 128), (tile.Width, tile.Height));
         var color = Overlays.MaskColors[0]; // (0, 220, 255) at α = 0.5 over 100: (50, 160, 178)
         for (int y = 0; y < 128; y++)
@@ -142,9 +142,9 @@ public class TileTests
     [Fact]
     public void SeveralMasksTakeSuccessiveColours()
     {
-        var left = new bool[4]; left[0] = left[2] = true;    // 2×2 patch grid: left half
-        var right = new bool[4]; right[1] = right[3] = true; // right half
-        var tile = Tiles.Masks(Gray(32, 32, 0), [left, right], 2, 2, alpha: 1);
+        var left = new BinaryMask(2, 2); left.FillRectangle(0, 0, 1, 2);  // 2×2 patch grid: left half
+        var right = new BinaryMask(2, 2); right.FillRectangle(1, 0, 2, 2); // right half
+        var tile = Tiles.Masks(Gray(32, 32, 0), [left, right], alpha: 1);
         Assert.Equal(Overlays.MaskColors[0], Pixel(tile, 20, 60));
         Assert.Equal(Overlays.MaskColors[1], Pixel(tile, 100, 60));
     }
@@ -152,9 +152,9 @@ public class TileTests
     [Fact]
     public void OutlineThicknessCountsPixelsInsideTheMask()
     {
-        var mask = new bool[16]; // 4×4 grid, the centre 2×2 patches
-        mask[5] = mask[6] = mask[9] = mask[10] = true;
-        var outlined = Overlays.Outline(Gray(16, 16, 0), mask, 4, 4, (255, 255, 255), thickness: 2); // centre is [4, 12)²
+        var mask = new BinaryMask(4, 4); // 4×4 grid, the centre 2×2 patches
+        mask.FillRectangle(1, 1, 3, 3);
+        var outlined = Overlays.Outline(Gray(16, 16, 0), mask, (255, 255, 255), thickness: 2); // centre is [4, 12)²
         Assert.Equal((255, 255, 255), Pixel(outlined, 4, 8));
         Assert.Equal((255, 255, 255), Pixel(outlined, 5, 8));
         Assert.Equal((0, 0, 0), Pixel(outlined, 6, 8));

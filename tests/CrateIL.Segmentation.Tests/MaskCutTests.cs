@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 using Xunit;
 
@@ -19,7 +20,7 @@ public class MaskCutTests
         Assert.Equal(SyntheticFeatures.BoxMask(obj, H, W), first.Mask);
         Assert.Equal(obj, first.PatchBox);
         Assert.False(first.Reversed);
-        Assert.True(SyntheticFeatures.BoxMask(obj, H, W)[first.Seed], "seed must lie in the object");
+        Assert.Equal(1, SyntheticFeatures.BoxMask(obj, H, W).Pixels[first.Seed]); // the seed lies in the object
     }
 
     [Fact]
@@ -32,9 +33,9 @@ public class MaskCutTests
         var masks = r.Objects.Select(o => o.Mask).ToArray();
         var ma = SyntheticFeatures.BoxMask(a, H, W);
         var mb = SyntheticFeatures.BoxMask(b, H, W);
-        Assert.True((masks[0].SequenceEqual(ma) && masks[1].SequenceEqual(mb)) || (masks[0].SequenceEqual(mb) && masks[1].SequenceEqual(ma)),
+        Assert.True((masks[0].Equals(ma) && masks[1].Equals(mb)) || (masks[0].Equals(mb) && masks[1].Equals(ma)),
             "the two objects should be recovered exactly, one per iteration");
-        for (int i = 0; i < H * W; i++) Assert.False(masks[0][i] && masks[1][i], "object masks overlap");
+        Assert.Equal(0, masks[0].IntersectionCount(masks[1])); // object masks do not overlap
     }
 
     /// <summary>
@@ -86,7 +87,7 @@ public class MaskCutTests
         var (component, seed, reversed) = MaskCutter.SeedComponent(v, 4, 4);
         Assert.True(reversed);
         Assert.Equal(10, seed);
-        for (int i = 0; i < 16; i++) Assert.Equal(i is 5 or 6 or 9 or 10, component[i]);
+        for (int i = 0; i < 16; i++) Assert.Equal(i is 5 or 6 or 9 or 10, component.Pixels[i] != 0);
     }
 
     [Fact]
@@ -101,22 +102,22 @@ public class MaskCutTests
         var (component, seed, reversed) = MaskCutter.SeedComponent(v, 3, 5);
         Assert.False(reversed);
         Assert.Equal(8, seed);
-        for (int i = 0; i < 15; i++) Assert.Equal(i is 8 or 9, component[i]);
+        for (int i = 0; i < 15; i++) Assert.Equal(i is 8 or 9, component.Pixels[i] != 0);
     }
 
     [Fact]
     public void Fill_holes_and_labels_use_4_connectivity()
     {
         // 5×5 ring with a diagonal gap: the hole is enclosed under 4-connectivity (diagonal steps don't leak).
-        var m = new bool[25];
-        foreach (int i in new[] { 1, 2, 3, 5, 9, 10, 14, 15, 19, 21, 22, 23 }) m[i] = true;
-        var filled = BinaryMasks.FillHoles(m, 5, 5);
-        foreach (int i in new[] { 6, 7, 8, 11, 12, 13, 16, 17, 18 }) Assert.True(filled[i], $"pixel {i} is a hole");
-        Assert.False(filled[0]);
-        Assert.False(filled[24]);
+        var m = new BinaryMask(5, 5);
+        foreach (int i in new[] { 1, 2, 3, 5, 9, 10, 14, 15, 19, 21, 22, 23 }) m.Pixels[i] = 1;
+        var filled = BinaryMasks.FillHoles(m);
+        foreach (int i in new[] { 6, 7, 8, 11, 12, 13, 16, 17, 18 }) Assert.True(filled.Pixels[i] == 1, $"pixel {i} is a hole");
+        Assert.False(filled[0, 0]);
+        Assert.False(filled[4, 4]);
         var labels = new int[25];
-        Assert.Equal(1, BinaryMasks.Label4(filled, 5, 5, labels));
-        Assert.Equal(5, BinaryMasks.Label4(new[] { true, false, true, false, true, false, true, false, true }, 3, 3, new int[9]));
+        Assert.Equal(1, BinaryMasks.Label4(filled, labels));
+        Assert.Equal(5, BinaryMasks.Label4(MaskBits.Of(3, 3, [true, false, true, false, true, false, true, false, true]), new int[9]));
     }
 
     [Fact]
@@ -126,9 +127,9 @@ public class MaskCutTests
         var f = SyntheticFeatures.Planted(H, W, Dim, new[] { obj }, noise: 0.3, seed: 1);
         var r = MaskCutter.Run(f, Dim, H, W, new MaskCutOptions { Objects = 1 });
         var px = r.PixelMask(0, H * 8, W * 8);
-        Assert.Equal(new Box(40, 48, 104, 112), BinaryMasks.BoundingBox(px, H * 8, W * 8));
-        Assert.Equal(64 * 64, BinaryMasks.Count(px));
-        Assert.True(double.IsNaN(BinaryMasks.Iou(new bool[4], new bool[4])));
+        Assert.Equal(new Box(40, 48, 104, 112), BinaryMasks.BoundingBox(px));
+        Assert.Equal(64 * 64, px.Area);
+        Assert.True(double.IsNaN(new BinaryMask(2, 2).Iou(new BinaryMask(2, 2))));
     }
 
     [Fact]
@@ -138,27 +139,27 @@ public class MaskCutTests
         // approximation. The refined mask must match the disc better than the blocky mask.
         const int S = 64, P = 8;
         var rgb = new byte[S * S * 3];
-        var disc = new bool[S * S];
+        var disc = new BinaryMask(S, S);
         for (int y = 0; y < S; y++)
             for (int x = 0; x < S; x++)
             {
                 bool inside = (x - 31.5) * (x - 31.5) + (y - 31.5) * (y - 31.5) < 20 * 20;
-                disc[y * S + x] = inside;
+                disc[y, x] = inside;
                 byte v = (byte)(inside ? 200 : 40);
                 rgb[(y * S + x) * 3] = v; rgb[(y * S + x) * 3 + 1] = v; rgb[(y * S + x) * 3 + 2] = (byte)(v / 2);
             }
-        var patches = new bool[(S / P) * (S / P)];
+        var patches = new BinaryMask(S / P, S / P);
         for (int py = 0; py < S / P; py++)
             for (int px = 0; px < S / P; px++)
             {
                 int c = 0;
-                for (int y = 0; y < P; y++) for (int x = 0; x < P; x++) if (disc[(py * P + y) * S + px * P + x]) c++;
-                patches[py * (S / P) + px] = c * 2 > P * P;
+                for (int y = 0; y < P; y++) for (int x = 0; x < P; x++) if (disc[py * P + y, px * P + x]) c++;
+                patches[py, px] = c * 2 > P * P;
             }
-        var blocky = BinaryMasks.ResizeNearest<bool>(patches, S / P, S / P, S, S);
-        var refined = MaskCutRefiner.Refine(blocky, rgb, S, S);
+        var blocky = patches.ResizeNearest(S, S);
+        var refined = MaskCutRefiner.Refine(blocky, rgb);
         Assert.NotNull(refined.Mask);
-        double before = BinaryMasks.Iou(blocky, disc), after = BinaryMasks.Iou(refined.Mask, disc);
+        double before = blocky.Iou(disc), after = refined.Mask.Iou(disc);
         Assert.True(after > before + 0.03 && after > 0.95, $"CRF IoU with the disc {after:F3} vs blocky {before:F3}");
         Assert.True(refined.Iou >= 0.5);
     }
@@ -169,9 +170,9 @@ public class MaskCutTests
         // Uniform image: the CRF erases a thin one-pixel stripe ⇒ IoU(bipartition, refined) < 0.5 ⇒ rejected.
         const int S = 32;
         var rgb = new byte[S * S * 3];
-        var stripe = new bool[S * S];
-        for (int y = 0; y < S; y++) stripe[y * S + 16] = true;
-        var refined = MaskCutRefiner.Refine(stripe, rgb, S, S);
+        var stripe = new BinaryMask(S, S);
+        stripe.FillRectangle(16, 0, 17, S);
+        var refined = MaskCutRefiner.Refine(stripe, rgb);
         Assert.Null(refined.Mask);
         Assert.True(refined.Iou < 0.5);
     }

@@ -1,5 +1,5 @@
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using CrateIL.Testing;
 using Xunit;
 

@@ -1,3 +1,4 @@
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Testing;
 using Xunit;
@@ -15,10 +16,10 @@ public class MetricsTests
         0, 0, 255, 255,
     };
 
-    private static bool[] M(params int[] on)
+    private static BinaryMask M(params int[] on)
     {
-        var m = new bool[16];
-        foreach (int i in on) m[i] = true;
+        var m = new BinaryMask(4, 4);
+        foreach (int i in on) m.Pixels[i] = 1;
         return m;
     }
 

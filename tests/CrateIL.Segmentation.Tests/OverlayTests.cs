@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Rendering;
 using Xunit;
 
@@ -33,8 +33,8 @@ public class OverlayTests
     public void MaskTintsOnlyMaskedPatchesAndRoundTripsThroughPng()
     {
         var img = Gray(8, 8, 0);
-        bool[] mask = [true, false, false, false]; // 2×2 grid: top-left quadrant
-        var outImg = Overlays.Mask(img, mask, 2, 2, (200, 0, 0), alpha: 1);
+        var mask = new BinaryMask(2, 2) { [0, 0] = true }; // 2×2 grid: top-left quadrant
+        var outImg = Overlays.Mask(img, mask, (200, 0, 0), alpha: 1);
         Assert.Equal(200, outImg.Data[0]);
         Assert.Equal(200, outImg.Data[(3 * 8 + 3) * 3]);
         Assert.Equal(0, outImg.Data[(3 * 8 + 4) * 3]);

@@ -68,13 +68,13 @@ public class PcaTests
             Assert.Equal(SyntheticFeatures.BoxMask(objects[j], h, w), r.Images[j].Foreground);
             var rgb = r.Images[j].Rgb;
             for (int i = 0; i < h * w; i++)
-                if (!r.Images[j].Foreground[i]) Assert.True(rgb[3 * i] == 0 && rgb[3 * i + 1] == 0 && rgb[3 * i + 2] == 0, "background must be black");
+                if (r.Images[j].Foreground.Pixels[i] == 0) Assert.True(rgb[3 * i] == 0 && rgb[3 * i + 1] == 0 && rgb[3 * i + 2] == 0, "background must be black");
             Assert.Contains(rgb, v => v > 200);
         }
         Assert.NotNull(r.Stage2);
         Assert.Equal(3, r.Stage2!.Count);
         // Forcing the other side yields the background instead.
         var inv = PcaFeatureMaps.Compute(images, h, w, dim, new PcaFeatureMapOptions { Sign = r.SignUsed == ForegroundSign.Positive ? ForegroundSign.Negative : ForegroundSign.Positive });
-        Assert.True(inv.Images[0].Foreground[0], "the inverted mask covers the border");
+        Assert.True(inv.Images[0].Foreground[0, 0], "the inverted mask covers the border");
     }
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Masks;
+using CrateIL.Imaging;
 using Xunit;
 
 namespace CrateIL.Segmentation.Tests;

@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Voc;
 using Xunit;
 
@@ -79,10 +79,10 @@ public sealed class VocTests : IDisposable
     [Fact]
     public void Rgb_and_greyscale_pngs_are_refused_where_a_palette_is_required()
     {
-        var ex = Assert.Throws<PngFormatException>(() => VocMask.Load(Png("rgb.png")));
+        var ex = Assert.Throws<ImageFormatException>(() => VocMask.Load(Png("rgb.png")));
         Assert.Contains("rgb.png", ex.Message);
         Assert.Contains("colour type 2 (RGB) is not a palette image", ex.Message);
-        var ex2 = Assert.Throws<PngFormatException>(() => VocMask.Load(Png("grey8.png")));
+        var ex2 = Assert.Throws<ImageFormatException>(() => VocMask.Load(Png("grey8.png")));
         Assert.Contains("greyscale PNG where a palette PNG is required", ex2.Message);
     }
 
@@ -92,19 +92,19 @@ public sealed class VocTests : IDisposable
         byte[] good = File.ReadAllBytes(Png("palette8.png"));
         string truncated = Path.Combine(dir, "truncated.png");
         File.WriteAllBytes(truncated, good[..(good.Length - 30)]);
-        var t = Assert.Throws<PngFormatException>(() => Imaging.Png.ReadIndexed(truncated));
+        var t = Assert.Throws<ImageFormatException>(() => Imaging.Png.ReadIndexed(truncated));
         Assert.StartsWith(truncated + ": truncated", t.Message);
 
         string crc = Path.Combine(dir, "crc.png");
         var bad = (byte[])good.Clone();
         bad[50] ^= 0x01; // inside the PLTE data
         File.WriteAllBytes(crc, bad);
-        var c = Assert.Throws<PngFormatException>(() => Imaging.Png.ReadIndexed(crc));
+        var c = Assert.Throws<ImageFormatException>(() => Imaging.Png.ReadIndexed(crc));
         Assert.Contains("crc.png: bad CRC in chunk PLTE", c.Message);
 
         string text = Path.Combine(dir, "text.png");
         File.WriteAllText(text, "not an image at all");
-        Assert.Contains("bad signature", Assert.Throws<PngFormatException>(() => Imaging.Png.ReadIndexed(text)).Message);
+        Assert.Contains("bad signature", Assert.Throws<ImageFormatException>(() => Imaging.Png.ReadIndexed(text)).Message);
 
         // a header that claims a huge image is refused before any allocation
         var huge = (byte[])good.Clone();
@@ -112,7 +112,7 @@ public sealed class VocTests : IDisposable
         FixCrc(huge, 12, 13);
         string hugePath = Path.Combine(dir, "huge.png");
         File.WriteAllBytes(hugePath, huge);
-        Assert.Contains("larger than", Assert.Throws<PngFormatException>(() => Imaging.Png.ReadIndexed(hugePath)).Message);
+        Assert.Contains("larger than", Assert.Throws<ImageFormatException>(() => Imaging.Png.ReadIndexed(hugePath)).Message);
 
         // corrupt compressed data with a valid CRC
         var z = (byte[])good.Clone();
@@ -122,7 +122,7 @@ public sealed class VocTests : IDisposable
         FixCrc(z, idat, len);
         string zPath = Path.Combine(dir, "zlib.png");
         File.WriteAllBytes(zPath, z);
-        var ze = Assert.Throws<PngFormatException>(() => Imaging.Png.ReadIndexed(zPath));
+        var ze = Assert.Throws<ImageFormatException>(() => Imaging.Png.ReadIndexed(zPath));
         Assert.Contains("zlib.png: ", ze.Message);
     }
 

@@ -1,4 +1,4 @@
-namespace CrateIL.Crate.Data;
+namespace CrateIL.Imaging;
 
 /// <summary>
 /// A read-only view of 8-bit pixels with arbitrary strides, so that interleaved RGB(A) rows (HWC), planar CIFAR records

@@ -1,9 +1,9 @@
-namespace CrateIL.Segmentation.Masks;
+namespace CrateIL.Imaging;
 
 /// <summary>
 /// A binary mask of <see cref="Height"/> × <see cref="Width"/> pixels stored row-major (index = y·W + x), one byte per
-/// pixel holding 0 or 1. Row-major is the image layout; COCO RLE walks the same pixels column-major, which
-/// <see cref="Coco.Rle.Encode(BinaryMask)"/> and <see cref="Coco.Rle.Decode"/> take care of.
+/// pixel holding 0 or 1. Row-major is the image layout; COCO RLE walks the same pixels column-major, which the
+/// segmentation library's RLE encoder and decoder take care of.
 /// </summary>
 public sealed class BinaryMask : IEquatable<BinaryMask>
 {
@@ -39,7 +39,7 @@ public sealed class BinaryMask : IEquatable<BinaryMask>
         return m;
     }
 
-    internal static void CheckSize(int height, int width)
+    private static void CheckSize(int height, int width)
     {
         if (height <= 0 || width <= 0)
             throw new ArgumentOutOfRangeException(nameof(height), $"mask size {height}×{width} must be positive");
@@ -91,6 +91,72 @@ public sealed class BinaryMask : IEquatable<BinaryMask>
         long n = 0;
         for (int i = 0; i < pixels.Length; i++) n += pixels[i] | other.pixels[i];
         return n;
+    }
+
+    /// <summary>
+    /// Intersection over union, |A∧B| / |A∨B| (TokenCut's metric.IoU); NaN when both are empty, so an empty pair never
+    /// passes a "&gt; 0.5" or "&lt; 0.5" rule.
+    /// </summary>
+    public double Iou(BinaryMask other)
+    {
+        CheckSame(other);
+        long inter = 0, union = 0;
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            inter += pixels[i] & other.pixels[i];
+            union += pixels[i] | other.pixels[i];
+        }
+        return union == 0 ? double.NaN : (double)inter / union;
+    }
+
+    /// <summary>Adds <paramref name="other"/>'s pixels to this mask (in place).</summary>
+    public void UnionWith(BinaryMask other)
+    {
+        CheckSame(other);
+        for (int i = 0; i < pixels.Length; i++) pixels[i] |= other.pixels[i];
+    }
+
+    /// <summary>The union of equally sized masks, as a new mask.</summary>
+    public static BinaryMask Union(IReadOnlyList<BinaryMask> masks)
+    {
+        if (masks.Count == 0) throw new ArgumentException("no masks to unite", nameof(masks));
+        var u = new BinaryMask(masks[0].Height, masks[0].Width);
+        foreach (var m in masks) u.UnionWith(m);
+        return u;
+    }
+
+    /// <summary>Clears every pixel, so a mask can be rendered into again without allocating.</summary>
+    public void Clear() => Array.Clear(pixels);
+
+    /// <summary>Sets every pixel.</summary>
+    public void SetAll() => Array.Fill(pixels, (byte)1);
+
+    public BinaryMask Clone()
+    {
+        var m = new BinaryMask(Height, Width);
+        pixels.CopyTo(m.pixels, 0);
+        return m;
+    }
+
+    /// <summary>
+    /// Nearest resize with PyTorch's legacy 'nearest' rule for an output size: src = floor(dst·in/out), computed in
+    /// float32 as PyTorch does (scale = in/out, src = min(floor(dst·scale), in−1)). A patch-grid mask resized to the
+    /// image size covers each patch's pixels.
+    /// </summary>
+    public BinaryMask ResizeNearest(int outHeight, int outWidth)
+    {
+        var dst = new BinaryMask(outHeight, outWidth);
+        float sy = (float)Height / outHeight, sx = (float)Width / outWidth;
+        var xs = new int[outWidth];
+        for (int x = 0; x < outWidth; x++) xs[x] = Math.Min((int)MathF.Floor(x * sx), Width - 1);
+        for (int y = 0; y < outHeight; y++)
+        {
+            int ys = Math.Min((int)MathF.Floor(y * sy), Height - 1);
+            var srow = pixels.AsSpan(ys * Width, Width);
+            var drow = dst.pixels.AsSpan(y * outWidth, outWidth);
+            for (int x = 0; x < outWidth; x++) drow[x] = srow[xs[x]];
+        }
+        return dst;
     }
 
     /// <summary>Number of pixels where the two masks agree.</summary>

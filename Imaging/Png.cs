@@ -1,14 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 
-namespace CrateIL.Segmentation.Imaging;
-
-/// <summary>A PNG that cannot be read as asked; the message names the file and the problem.</summary>
-public class PngFormatException(string file, string message) : Exception($"{file}: {message}")
-{
-    public string File { get; } = file;
-    public string Problem { get; } = message;
-}
+namespace CrateIL.Imaging;
 
 /// <summary>
 /// A single-channel image of small integers: palette indices (with the palette) or grey levels. Label maps such as VOC
@@ -48,9 +41,6 @@ public static class Png
     private static readonly byte[] Signature = [137, 80, 78, 71, 13, 10, 26, 10];
     private static readonly uint[] CrcTable = MakeCrcTable();
 
-    /// <summary>The largest image this reader accepts (pixels), to refuse absurd headers before allocating.</summary>
-    public const long MaxPixels = 1L << 28;
-
     public static IndexedImage ReadIndexed(string path, bool requirePalette = false) =>
         DecodeIndexed(File.ReadAllBytes(path), path, requirePalette);
 
@@ -58,7 +48,7 @@ public static class Png
     public static IndexedImage DecodeIndexed(ReadOnlySpan<byte> png, string source, bool requirePalette = false)
     {
         if (png.Length < 8 || !png[..8].SequenceEqual(Signature))
-            throw new PngFormatException(source, "not a PNG file (bad signature)");
+            throw new ImageFormatException(source, "not a PNG file (bad signature)");
         int pos = 8;
         int width = 0, height = 0, bitDepth = 0, colorType = -1, interlace = 0;
         byte[]? palette = null;
@@ -67,42 +57,42 @@ public static class Png
         while (!sawEnd)
         {
             if (pos + 8 > png.Length)
-                throw new PngFormatException(source, $"truncated: chunk header at byte {pos} but the file has {png.Length} bytes (no IEND)");
+                throw new ImageFormatException(source, $"truncated: chunk header at byte {pos} but the file has {png.Length} bytes (no IEND)");
             uint len = BinaryPrimitives.ReadUInt32BigEndian(png[pos..]);
             var typeBytes = png.Slice(pos + 4, 4);
             string type = System.Text.Encoding.ASCII.GetString(typeBytes);
             if (len > int.MaxValue || pos + 12L + len > png.Length)
-                throw new PngFormatException(source, $"truncated: chunk {type} at byte {pos} declares {len} data bytes, only {Math.Max(0, png.Length - pos - 12)} remain");
+                throw new ImageFormatException(source, $"truncated: chunk {type} at byte {pos} declares {len} data bytes, only {Math.Max(0, png.Length - pos - 12)} remain");
             var data = png.Slice(pos + 8, (int)len);
             uint stored = BinaryPrimitives.ReadUInt32BigEndian(png[(pos + 8 + (int)len)..]);
             uint crc = Crc32(png.Slice(pos + 4, 4 + (int)len));
             if (crc != stored)
-                throw new PngFormatException(source, $"bad CRC in chunk {type} at byte {pos} (stored 0x{stored:x8}, computed 0x{crc:x8})");
+                throw new ImageFormatException(source, $"bad CRC in chunk {type} at byte {pos} (stored 0x{stored:x8}, computed 0x{crc:x8})");
             pos += 12 + (int)len;
-            if (!sawHeader && type != "IHDR") throw new PngFormatException(source, $"first chunk is {type}, not IHDR");
+            if (!sawHeader && type != "IHDR") throw new ImageFormatException(source, $"first chunk is {type}, not IHDR");
             switch (type)
             {
                 case "IHDR":
-                    if (sawHeader) throw new PngFormatException(source, "second IHDR chunk");
-                    if (len != 13) throw new PngFormatException(source, $"IHDR has {len} bytes, not 13");
+                    if (sawHeader) throw new ImageFormatException(source, "second IHDR chunk");
+                    if (len != 13) throw new ImageFormatException(source, $"IHDR has {len} bytes, not 13");
                     sawHeader = true;
                     uint w = BinaryPrimitives.ReadUInt32BigEndian(data), h = BinaryPrimitives.ReadUInt32BigEndian(data[4..]);
-                    if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue || (long)w * h > MaxPixels)
-                        throw new PngFormatException(source, $"image size {w}×{h} is zero or larger than {MaxPixels} pixels");
+                    if (w == 0 || h == 0 || w > int.MaxValue || h > int.MaxValue || (long)w * h > ImageFile.MaxPixels)
+                        throw new ImageFormatException(source, $"image size {w}×{h} is zero or larger than {ImageFile.MaxPixels} pixels");
                     width = (int)w; height = (int)h;
                     bitDepth = data[8]; colorType = data[9];
-                    if (data[10] != 0 || data[11] != 0) throw new PngFormatException(source, $"unknown compression {data[10]} or filter method {data[11]}");
+                    if (data[10] != 0 || data[11] != 0) throw new ImageFormatException(source, $"unknown compression {data[10]} or filter method {data[11]}");
                     interlace = data[12];
-                    if (interlace > 1) throw new PngFormatException(source, $"unknown interlace method {interlace}");
+                    if (interlace > 1) throw new ImageFormatException(source, $"unknown interlace method {interlace}");
                     if (colorType != 0 && colorType != 3)
-                        throw new PngFormatException(source, $"colour type {colorType} ({ColorTypeName(colorType)}) is not {(requirePalette ? "a palette image" : "a palette or greyscale image")}; label maps must be stored as indices");
+                        throw new ImageFormatException(source, $"colour type {colorType} ({ColorTypeName(colorType)}) is not {(requirePalette ? "a palette image" : "a palette or greyscale image")}; label maps must be stored as indices");
                     if (requirePalette && colorType != 3)
-                        throw new PngFormatException(source, "greyscale PNG where a palette PNG is required");
+                        throw new ImageFormatException(source, "greyscale PNG where a palette PNG is required");
                     if (bitDepth is not (1 or 2 or 4 or 8))
-                        throw new PngFormatException(source, $"bit depth {bitDepth} is not supported for {ColorTypeName(colorType)} label images (1, 2, 4 or 8)");
+                        throw new ImageFormatException(source, $"bit depth {bitDepth} is not supported for {ColorTypeName(colorType)} label images (1, 2, 4 or 8)");
                     break;
                 case "PLTE":
-                    if (len == 0 || len % 3 != 0 || len > 768) throw new PngFormatException(source, $"PLTE has {len} bytes, not 1..256 RGB triplets");
+                    if (len == 0 || len % 3 != 0 || len > 768) throw new ImageFormatException(source, $"PLTE has {len} bytes, not 1..256 RGB triplets");
                     palette = data.ToArray();
                     break;
                 case "IDAT":
@@ -113,12 +103,12 @@ public static class Png
                     break;
                 default:
                     if ((typeBytes[0] & 0x20) == 0)
-                        throw new PngFormatException(source, $"unknown critical chunk {type}");
+                        throw new ImageFormatException(source, $"unknown critical chunk {type}");
                     break;
             }
         }
-        if (colorType == 3 && palette is null) throw new PngFormatException(source, "palette image without a PLTE chunk");
-        if (idat.Length == 0) throw new PngFormatException(source, "no image data (IDAT)");
+        if (colorType == 3 && palette is null) throw new ImageFormatException(source, "palette image without a PLTE chunk");
+        if (idat.Length == 0) throw new ImageFormatException(source, "no image data (IDAT)");
 
         var passes = interlace == 0
             ? new[] { (x0: 0, y0: 0, dx: 1, dy: 1) }
@@ -129,6 +119,8 @@ public static class Png
             long pw = (width - x0 + dx - 1) / dx, ph = (height - y0 + dy - 1) / dy;
             if (pw > 0 && ph > 0) expected += ph * (1 + (pw * bitDepth + 7) / 8);
         }
+        if (!EncodedSizeBound.DeflateCanHold(idat.Length, expected))
+            throw new ImageFormatException(source, $"truncated image data: {idat.Length} compressed bytes cannot hold the {expected} bytes a {width}×{height} image needs");
         var raw = new byte[expected];
         idat.Position = 0;
         try
@@ -142,11 +134,11 @@ public static class Png
                 got += n;
             }
             if (got < raw.Length)
-                throw new PngFormatException(source, $"truncated image data: {got} of {raw.Length} bytes after decompression");
+                throw new ImageFormatException(source, $"truncated image data: {got} of {raw.Length} bytes after decompression");
         }
         catch (InvalidDataException ex)
         {
-            throw new PngFormatException(source, $"corrupt compressed image data: {ex.Message}");
+            throw new ImageFormatException(source, $"corrupt compressed image data: {ex.Message}");
         }
 
         var pixels = new byte[width * height];
@@ -179,7 +171,7 @@ public static class Png
             int entries = palette.Length / 3;
             for (int i = 0; i < pixels.Length; i++)
                 if (pixels[i] >= entries)
-                    throw new PngFormatException(source, $"pixel ({i % width}, {i / width}) has index {pixels[i]} but the palette has {entries} entries");
+                    throw new ImageFormatException(source, $"pixel ({i % width}, {i / width}) has index {pixels[i]} but the palette has {entries} entries");
         }
         return new IndexedImage(width, height, pixels, colorType == 3 ? palette : null);
     }
@@ -203,7 +195,7 @@ public static class Png
                 }
                 break;
             default:
-                throw new PngFormatException(source, $"row {row} has unknown filter type {filter}");
+                throw new ImageFormatException(source, $"row {row} has unknown filter type {filter}");
         }
     }
 
