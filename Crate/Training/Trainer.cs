@@ -163,7 +163,9 @@ public sealed class Trainer : IDisposable
         foreach (var batch in _loader.Epoch(epoch))
         {
             if (microBatches == budget) break;
-            if (micro == 0) Model.Parameters.ZeroGrads();
+            // ApplyStep zeroes the gradients after every step; only an incomplete last step of an earlier epoch
+            // (its loader ran dry) can leave some behind, so zeroing once per epoch suffices: once per step in all.
+            if (microBatches == 0) Model.Parameters.ZeroGrads();
             double loss = Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
             lossSum += loss;
             stepLoss += loss;
