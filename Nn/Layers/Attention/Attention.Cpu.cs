@@ -72,7 +72,9 @@ internal sealed unsafe class AttentionCpu : IDisposable
         if (UseSymmetric(batch, n, q, k, v))
         {
             _symmetric.Ensure(batch * _heads, n);
-            CpuParallel.For(_device, batch * _heads, 1, new SymmetricAttentionCpu.ForwardKernel(_heads, _dh, n, _scale, q, o, _symmetric));
+            int units = batch * _heads;
+            _symmetric.Reset();
+            CpuParallel.For(_device, Math.Min(units, _device.Threads), 1, new SymmetricAttentionCpu.ForwardKernel(units, _heads, _dh, n, _scale, q, o, _symmetric));
             _fusedLast = true;
             return;
         }
@@ -164,7 +166,9 @@ internal sealed unsafe class AttentionCpu : IDisposable
     {
         if (_fusedLast)
         {
-            CpuParallel.For(_device, batch * _heads, 1, new SymmetricAttentionCpu.BackwardKernel(_heads, _dh, n, _scale, w, o, dO, dw, _symmetric));
+            int units = batch * _heads;
+            _symmetric.Reset();
+            CpuParallel.For(_device, Math.Min(units, _device.Threads), 1, new SymmetricAttentionCpu.BackwardKernel(units, _heads, _dh, n, _scale, w, o, dO, dw, _symmetric));
             return;
         }
         if (EnsureGrad(batch, n))

@@ -50,6 +50,13 @@ internal static unsafe class SymmetricAttentionCpu
     public sealed class Saved
     {
         public float[] Shift = [], InvZ = [];
+        private int _next;
+
+        /// <summary>Resets the unit counter before a parallel pass.</summary>
+        public void Reset() => _next = 0;
+
+        /// <summary>The next unclaimed unit.</summary>
+        public int Claim() => Interlocked.Increment(ref _next) - 1;
 
         public void Ensure(int units, int n)
         {
@@ -67,20 +74,23 @@ internal static unsafe class SymmetricAttentionCpu
 
     [ThreadStatic] private static Workspace? t_workspace;
 
-    /// <summary>One (entry, head) per unit: u = b·heads + h.</summary>
-    public readonly struct ForwardKernel(int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, Saved saved) : IRangeKernel
+    /// <summary>
+    /// Units u = b·heads + h are claimed one at a time from <see cref="Saved.Next"/> by every thread that runs a chunk
+    /// (run it with one chunk per thread): a thread that other processes slow down simply takes fewer units.
+    /// </summary>
+    public readonly struct ForwardKernel(int units, int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, Saved saved) : IRangeKernel
     {
         public void Execute(int start, int count)
         {
-            for (int u = start; u < start + count; u++) ForwardUnit(u / heads, u % heads, u, dh, n, scale, w, o, saved);
+            for (int u = saved.Claim(); u < units; u = saved.Claim()) ForwardUnit(u / heads, u % heads, u, dh, n, scale, w, o, saved);
         }
     }
 
-    public readonly struct BackwardKernel(int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw, Saved saved) : IRangeKernel
+    public readonly struct BackwardKernel(int units, int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw, Saved saved) : IRangeKernel
     {
         public void Execute(int start, int count)
         {
-            for (int u = start; u < start + count; u++)
+            for (int u = saved.Claim(); u < units; u = saved.Claim())
                 BackwardUnit(u / heads, u % heads, u, dh, n, scale, w, o, dO, dw, saved);
         }
     }
