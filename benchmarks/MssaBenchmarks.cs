@@ -9,7 +9,8 @@ namespace CrateIL.Benchmarks;
 /// <summary>
 /// The CRATE MSSA block (LN → MSSA → residual) on the CPU path at CRATE-T/16 448² size: 785 tokens, dim 384,
 /// 6 heads of 64, one image, 2 threads (the peer comparison's setting; see benchmarks/RESULTS.md).
-/// Backward runs after a forward in the global setup and reuses its saved state each time.
+/// Backward runs after a forward in the global setup and reuses its saved state each time. <see cref="Fused"/> picks
+/// the CPU attention: the fused symmetric kernels (true) or the materialised score/probability path (false).
 /// Run: dotnet run -c Release --project benchmarks -- --filter '*MssaBlockBenchmarks*'
 /// </summary>
 [MemoryDiagnoser]
@@ -25,6 +26,9 @@ public class MssaBlockBenchmarks
 
     [Params(2)]
     public int Threads { get; set; }
+
+    [Params(true, false)]
+    public bool Fused { get; set; }
 
     public const int Dim = 384, Heads = 6;
 
@@ -42,6 +46,8 @@ public class MssaBlockBenchmarks
         _dy = _device.FromHost(x, 1, N, Dim);
         _out = _device.Allocate(1, N, Dim);
         _dx = _device.Allocate(1, N, Dim);
+        _block.Forward(_x, _out, 1);
+        _block.Attention.Core!.FusedSymmetric = Fused;
         _block.Forward(_x, _out, 1);
     }
 

@@ -214,7 +214,9 @@ public sealed class Trainer : IDisposable
         foreach (var batch in _loader.Epoch(epoch, stepInEpoch * k))
         {
             if (taken == budget) break;
-            if (micro == 0) Model.Parameters.ZeroGrads();
+            // ApplyStep zeroes the gradients after every step; only an incomplete last step of an earlier epoch
+            // (its loader ran dry) can leave some behind, so zeroing once as this process starts the epoch suffices.
+            if (taken == 0) Model.Parameters.ZeroGrads();
             double loss = Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
             lossSum += loss;
             stepLoss += loss;

@@ -14,7 +14,11 @@ namespace CrateIL.Cli.Commands;
 /// <c>crate bench model</c>: times one full CRATE step on random images: <c>train</c> = forward + softmax
 /// cross-entropy + backward + AdamW step (gradients zeroed first, as a training loop does), <c>infer</c> = forward
 /// only. A preset (<c>--model crate-t</c>) or a custom model (<c>--dim --depth --heads</c>). After warm-up steps,
-/// the median of <c>--iters</c> timed steps is reported. Peer: benchmarks/peer/torch_model.py.
+/// the median of <c>--iters</c> timed steps is reported, split into data (the host images copied into the device
+/// input, as the trainer does every micro-batch), forward (+ loss), backward, optimizer and other (zeroing, the rest),
+/// with the managed bytes allocated per step. FLOPs are the reference model's GEMM FLOPs (patch embedding, MSSA
+/// projections, scores and P·V, ISTA's two dictionary products, head; a train step = 3× forward), reported with the
+/// fraction of the FMA peak sampled on the same threads afterwards (CPU only). Peer: benchmarks/peer/torch_model.py.
 /// </summary>
 internal static class BenchModel
 {
@@ -45,8 +49,13 @@ internal static class BenchModel
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
+            {
                 Console.WriteLine(FormattableString.Invariant(
-                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step)"));
+                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads, {r.GemmKernel}): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms); {r.GflopPerStep:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
+                    + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak") : ""));
+                Console.WriteLine(FormattableString.Invariant(
+                    $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step"));
+            }
             return 0;
         });
         return cmd;
@@ -77,7 +86,23 @@ internal static class BenchModel
 
     internal sealed record Result(string Model, int Dim, int Depth, int Heads, int Patch, int ImageSize, int Classes, string Mode,
         int Batch, int Threads, string Device, string GemmKernel, long Parameters, int Iters, double MsPerStep, double ImagesPerS,
-        double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long AllocatedBytesPerStep);
+        double BestMs, double DataMs, double ForwardMs, double BackwardMs, double OptimizerMs, double OtherMs, long AllocatedBytesPerStep,
+        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak);
+
+    /// <summary>
+    /// The reference model's forward GEMM FLOPs (2·m·n·k) for <paramref name="batch"/> images: patch embedding,
+    /// per layer the MSSA projections (qkv, out), scores and P·V, and ISTA's two dictionary products, then the head
+    /// on the class token. Elementwise work, LayerNorms and softmax are not counted (as in the issue's % of peak).
+    /// </summary>
+    internal static double ForwardFlops(CrateConfig c, int batch)
+    {
+        double n = c.Patches + 1, d = c.Dim, inner = c.Inner;
+        double embed = 2.0 * c.Patches * (c.Channels * c.PatchSize * c.PatchSize) * d;
+        double mssa = 2 * (2.0 * n * d * inner) + 2 * (2.0 * c.Heads * n * n * c.DimHead);
+        double ista = 2 * (2.0 * n * d * d);
+        double head = 2.0 * d * c.Classes;
+        return batch * (embed + c.Depth * (mssa + ista) + head);
+    }
 
     internal static Result Run(CrateConfig config, string name, int batch, bool train, int threads, string spec, int warmup, int iters)
     {
@@ -96,48 +121,57 @@ internal static class BenchModel
         using var dLogits = dev.Allocate(batch, config.Classes);
         model.Training = train;
 
-        double fwdMs = 0, bwdMs = 0, optMs = 0;
+        double dataMs = 0, fwdMs = 0, bwdMs = 0, optMs = 0;
+        // Each phase is synchronised so that its time is its own (an ILGPU device runs asynchronously).
         double Step()
         {
             long t0 = Stopwatch.GetTimestamp();
-            var logits = model.Forward(images);
-            if (!train)
-            {
-                dev.Synchronize();
-                return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-            }
-            model.Parameters.ZeroGrads();
-            loss.ForwardBackward(logits, labels, dLogits);
+            images.CopyFrom(pixels);
+            dev.Synchronize();
             long t1 = Stopwatch.GetTimestamp();
-            model.Backward(dLogits);
+            var logits = model.Forward(images);
+            if (train) loss.ForwardBackward(logits, labels, dLogits);
             dev.Synchronize();
             long t2 = Stopwatch.GetTimestamp();
-            optimizer.Step();
+            dataMs = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+            fwdMs = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+            if (!train) return Stopwatch.GetElapsedTime(t0, t2).TotalMilliseconds;
+            model.Backward(dLogits);
             dev.Synchronize();
             long t3 = Stopwatch.GetTimestamp();
-            fwdMs = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
-            bwdMs = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
-            optMs = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
-            return Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds;
+            optimizer.Step();
+            dev.Synchronize();
+            long t4 = Stopwatch.GetTimestamp();
+            // Zeroed after the step, once per step, as the trainer does; counted as "other".
+            model.Parameters.ZeroGrads();
+            dev.Synchronize();
+            long t5 = Stopwatch.GetTimestamp();
+            bwdMs = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
+            optMs = Stopwatch.GetElapsedTime(t3, t4).TotalMilliseconds;
+            return Stopwatch.GetElapsedTime(t0, t5).TotalMilliseconds;
         }
 
         // Warm up for at least the given steps AND one second: the tiered JIT only promotes hot methods to optimised
         // code after ~30 calls plus a 100 ms delay, so a couple of fast inference steps would time tier-0 code.
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < warmup || warm.Elapsed.TotalSeconds < 1.0; i++) Step();
-        var steps = new List<(double Total, double Fwd, double Bwd, double Opt)>(iters);
+        var steps = new List<(double Total, double Data, double Fwd, double Bwd, double Opt)>(iters);
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < iters; i++)
         {
             double total = Step();
-            steps.Add((total, train ? fwdMs : total, bwdMs, optMs));
+            steps.Add((total, dataMs, fwdMs, train ? bwdMs : 0, train ? optMs : 0));
         }
         long allocated = (GC.GetTotalAllocatedBytes(precise: true) - allocated0) / iters;
         var sorted = steps.OrderBy(s => s.Total).ToList();
         var median = sorted[sorted.Count / 2];
+        double flop = ForwardFlops(config, batch) * (train ? 3 : 1);
+        double gflops = flop / median.Total / 1e6;
+        double? peak = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
         return new Result(name, config.Dim, config.Depth, config.Heads, config.PatchSize, config.ImageHeight, config.Classes,
             train ? "train" : "infer", batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
             model.Parameters.Values.Length, iters, median.Total, batch * 1000.0 / median.Total, sorted[0].Total,
-            median.Fwd, median.Bwd, median.Opt, allocated);
+            median.Data, median.Fwd, median.Bwd, median.Opt, median.Total - median.Data - median.Fwd - median.Bwd - median.Opt, allocated,
+            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak);
     }
 }

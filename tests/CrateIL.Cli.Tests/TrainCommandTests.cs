@@ -4,7 +4,7 @@ using CrateIL.Cli.Reporting;
 using CrateIL.Crate.Checkpoints;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Training;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using Xunit;
 
 namespace CrateIL.Cli.Tests;

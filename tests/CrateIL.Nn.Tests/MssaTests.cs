@@ -59,20 +59,20 @@ public class MssaTests
     public void LargeNMatchesReference(string backend) =>
         RunBlock(Backends.Get(backend), new Case(1, 300, 24, 2, 16));
 
-    /// <summary>The CPU path keeps probabilities for backward within a budget and recomputes them beyond it: both agree.</summary>
+    /// <summary>The materialised CPU path keeps probabilities for backward within a budget and recomputes them beyond it: both agree.</summary>
     [Fact]
     public void CpuRecomputedProbabilitiesMatchKept()
     {
         var device = CpuDevice.Create(2);
         var c = new Case(3, 33, 12, 2, 8);
-        var kept = RunBlock(device, c, budget: null);
-        var recomputed = RunBlock(device, c, budget: 0);
+        var kept = RunBlock(device, c, budget: null, fused: false);
+        var recomputed = RunBlock(device, c, budget: 0, fused: false);
         Assert.Equal(kept.Output, recomputed.Output);
         Assert.Equal(kept.Dx, recomputed.Dx);
         Assert.Equal(kept.Grads, recomputed.Grads);
     }
 
-    /// <summary>CPU keeps the probabilities: they match the reference and every row sums to 1.</summary>
+    /// <summary>The materialised CPU path keeps the probabilities: they match the reference and every row sums to 1.</summary>
     [Fact]
     public void CpuProbabilitiesMatchReferenceAndSumToOne()
     {
@@ -83,6 +83,9 @@ public class MssaTests
         using var output = device.Allocate(c.Batch * c.N, c.Dim);
         layer.Forward(x, output, c.Batch);
         var core = layer.Attention.Core!;
+        Assert.True(core.SavedProbabilities(0, 0).IsEmpty);   // the fused symmetric path keeps no probabilities
+        core.FusedSymmetric = false;
+        layer.Forward(x, output, c.Batch);
         for (int b = 0; b < c.Batch; b++)
             for (int h = 0; h < c.Heads; h++)
             {
@@ -91,6 +94,46 @@ public class MssaTests
                 for (int i = 0; i < c.N; i++)
                     Check.Close(p.AsSpan(i * c.N, c.N).ToArray().Sum(), 1.0, new Tolerance(1e-5, 0), $"row {i} of P[b{b}, h{h}]");
             }
+    }
+
+    /// <summary>
+    /// CPU, Q = K = V: the fused symmetric kernels (triangle of T×T score tiles, shifted softmax without N×N) against
+    /// the materialised path and the float64 reference, over several tiles with a ragged last one (n = 300 = 3·96 + 12,
+    /// n = 97 = 96 + 1), more units than threads and fewer, and one or many threads.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 2, 300, 40, 3, 16)]
+    [InlineData(2, 2, 97, 30, 3, 10)]
+    [InlineData(2, 1, 193, 24, 2, 12)]
+    [InlineData(4, 3, 65, 64, 2, 32)]
+    public void CpuFusedSymmetricMatchesMaterialised(int threads, int batch, int n, int dim, int heads, int dh)
+    {
+        var device = CpuDevice.Create(threads);
+        var c = new Case(batch, n, dim, heads, dh);
+        var fused = RunBlock(device, c, fused: true);
+        var materialised = RunBlock(device, c, fused: false);
+        Check.Close(fused.Output, TestData.ToDouble(materialised.Output), Normwise(TestData.ToDouble(materialised.Output)), "output");
+        Check.Close(fused.Dx, TestData.ToDouble(materialised.Dx), Normwise(TestData.ToDouble(materialised.Dx)), "dX");
+        foreach (var (name, g) in materialised.Grads)
+            Check.Close(fused.Grads[name], TestData.ToDouble(g), Normwise(TestData.ToDouble(g)), name);
+    }
+
+    /// <summary>
+    /// Peaked attention through the fused path against the reference: with w scaled up, the shift √(s_i·s_max) sits
+    /// far above some rows' maxima (s_max below the bound's range); further up (s_max beyond it, where a row's
+    /// normaliser could underflow) the exact row maxima are used. Scores grow with qkvScale², and so does the fp32
+    /// rounding of each score (≈ 6e-8·|S|) that the exponent turns into relative error: the normwise bound is
+    /// 1e-5·qkvScale² (measured at qkvScale 7: 1.4e-2 abs on |e| ≈ 86 where 1e-5 allowed 1.2e-2).
+    /// </summary>
+    [Theory]
+    [InlineData(3f)]
+    [InlineData(7f)]
+    public void CpuFusedSymmetricHandlesPeakedScores(float qkvScale)
+    {
+        var device = CpuDevice.Create(2);
+        var c = new Case(2, 131, 24, 2, 12);
+        var run = RunBlock(device, c, fused: true, qkvScale: qkvScale, expectFused: true, normwise: 1e-5 * qkvScale * qkvScale);
+        Assert.All(run.Dx, v => Assert.True(float.IsFinite(v)));
     }
 
     /// <summary>
@@ -134,7 +177,7 @@ public class MssaTests
 
     internal sealed record BlockRun(float[] Output, float[] Dx, Dictionary<string, float[]> Grads);
 
-    private static (MssaBlock layer, ParameterStore store, Tensor x, Tensor dy, MssaBlockReference.Result reference) Setup(Device device, Case c)
+    private static (MssaBlock layer, ParameterStore store, Tensor x, Tensor dy, MssaBlockReference.Result reference) Setup(Device device, Case c, float qkvScale = 1f)
     {
         var store = new ParameterStore();
         var layer = new MssaBlock(store, "transformer.layers.0.0.", c.Dim, c.Heads, c.Dh);
@@ -142,7 +185,7 @@ public class MssaTests
         int inner = c.Heads * c.Dh;
         var gamma = TestData.Uniform(21, c.Dim, 0.5f, 1.5f);
         var beta = TestData.Uniform(22, c.Dim, -0.3f, 0.3f);
-        var qkv = TestData.Normal(23, inner * c.Dim, 1f / MathF.Sqrt(c.Dim));   // w has unit variance per column
+        var qkv = TestData.Normal(23, inner * c.Dim, qkvScale / MathF.Sqrt(c.Dim));   // w has variance qkvScale² per column
         layer.NormWeight.Value.CopyFrom(gamma);
         layer.NormBias.Value.CopyFrom(beta);
         layer.Attention.Qkv.Value.CopyFrom(qkv);
@@ -165,9 +208,11 @@ public class MssaTests
         return (layer, store, x, dy, reference);
     }
 
-    private static BlockRun RunBlock(Device device, Case c, long? budget = null)
+    private static BlockRun RunBlock(Device device, Case c, long? budget = null, bool? fused = null, float qkvScale = 1f, bool? expectFused = null,
+        double normwise = 1e-5)
     {
-        var (layer, store, x, dy, r) = Setup(device, c);
+        Tolerance Normwise(double[] expected) => Tolerance.Normwise(expected, normwise);
+        var (layer, store, x, dy, r) = Setup(device, c, qkvScale);
         using var _1 = layer; using var _2 = store; using var _3 = x; using var _4 = dy;
         using var output = device.Allocate(c.Batch, c.N, c.Dim);
         using var dx = device.Allocate(c.Batch, c.N, c.Dim);
@@ -180,7 +225,13 @@ public class MssaTests
             dx.Fill(float.NaN);
             layer.Forward(x, output, c.Batch);
             if (budget is not null) layer.Attention.Core!.SavedProbabilityBudget = budget.Value;
+            if (fused is not null && layer.Attention.Core!.FusedSymmetric != fused.Value)
+            {
+                layer.Attention.Core.FusedSymmetric = fused.Value;
+                layer.Forward(x, output, c.Batch);
+            }
             if (pass == 1 && budget is not null) layer.Forward(x, output, c.Batch);
+            if (expectFused is not null) Assert.Equal(expectFused.Value, layer.Attention.Core!.LastForwardFused);
             layer.Backward(dy, dx);
         }
         var run = new BlockRun(output.ToArray(), dx.ToArray(), store.Parameters.ToDictionary(p => p.Name, p => p.Grad.ToArray()));

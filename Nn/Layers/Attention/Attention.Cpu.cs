@@ -32,6 +32,10 @@ internal sealed unsafe class AttentionCpu : IDisposable
     private int _n = -1, _entries;
     private bool _keptAll;
 
+    // The fused symmetric path (Q = K = V): per-row state saved by its forward, and whether the last forward took it.
+    private readonly SymmetricAttentionCpu.Saved _symmetric = new();
+    private bool _fusedLast;
+
     public AttentionCpu(CpuDevice device, int heads, int dh, float scale)
     {
         _device = device;
@@ -42,6 +46,19 @@ internal sealed unsafe class AttentionCpu : IDisposable
 
     public long SavedBudget { get; set; } = AttentionCore.DefaultSavedProbabilityBudget;
 
+    /// <summary>
+    /// Run Q = K = V attention through <see cref="SymmetricAttentionCpu"/> where it applies; the default is true
+    /// unless CRATEIL_MSSA_ATTENTION=materialised (A/B timing of whole models).
+    /// </summary>
+    public bool FusedSymmetric { get; set; } = !DefaultMaterialised;
+
+    private static readonly bool DefaultMaterialised =
+        Environment.GetEnvironmentVariable("CRATEIL_MSSA_ATTENTION") is string v &&
+        (v.Equals("materialised", StringComparison.OrdinalIgnoreCase) || v.Equals("materialized", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>Whether the last forward pass took the fused symmetric path (so no probabilities were kept).</summary>
+    public bool LastForwardFused => _fusedLast;
+
     public ReadOnlySpan<float> SavedProbabilities(int b, int h)
     {
         if (_probs is null || (!_keptAll && b != 0) || b >= _entries || h < 0 || h >= _heads) return default;
@@ -51,6 +68,16 @@ internal sealed unsafe class AttentionCpu : IDisposable
 
     public void Forward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
     {
+        _fusedLast = false;
+        if (UseSymmetric(batch, n, q, k, v))
+        {
+            _symmetric.Ensure(batch * _heads, n);
+            int units = batch * _heads;
+            _symmetric.Reset();
+            CpuParallel.For(_device, Math.Min(units, _device.Threads), 1, new SymmetricAttentionCpu.ForwardKernel(units, _heads, _dh, n, _scale, q, o, _symmetric));
+            _fusedLast = true;
+            return;
+        }
         Ensure(batch, n);
         if (EntriesInParallel(batch, n))
         {
@@ -59,6 +86,14 @@ internal sealed unsafe class AttentionCpu : IDisposable
         }
         for (int b = 0; b < batch; b++) ForwardEntry(b, n, q, k, v, o);
     }
+
+    /// <summary>
+    /// The fused symmetric path needs Q, K and V to be the same columns, and pays off when every thread gets its own
+    /// (entry, head) units or when a head's GEMMs are too small to wake the thread team anyway.
+    /// </summary>
+    private bool UseSymmetric(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v) =>
+        FusedSymmetric && q == k && q == v &&
+        ((long)batch * _heads >= _device.Threads || (double)n * n * _dh < GemmCpu.SmallWork);
 
     private void ForwardEntry(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
     {
@@ -95,6 +130,7 @@ internal sealed unsafe class AttentionCpu : IDisposable
     public void Backward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o, HeadColumns dO,
         HeadColumns dq, HeadColumns dk, HeadColumns dv)
     {
+        if (_fusedLast) RecomputeInBackward(batch, n);
         if (EnsureGrad(batch, n))
         {
             CpuParallel.For(_device, batch, 1, new EntryKernel(this, EntryPass.Backward, n, q, k, v, o, dO, dq, dk, dv));
@@ -128,6 +164,13 @@ internal sealed unsafe class AttentionCpu : IDisposable
 
     public void BackwardShared(int batch, int n, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw)
     {
+        if (_fusedLast)
+        {
+            int units = batch * _heads;
+            _symmetric.Reset();
+            CpuParallel.For(_device, Math.Min(units, _device.Threads), 1, new SymmetricAttentionCpu.BackwardKernel(units, _heads, _dh, n, _scale, w, o, dO, dw, _symmetric));
+            return;
+        }
         if (EnsureGrad(batch, n))
         {
             CpuParallel.For(_device, batch, 1, new EntryKernel(this, EntryPass.BackwardShared, n, w, w, w, o, dO, dw, default, default));
@@ -170,10 +213,10 @@ internal sealed unsafe class AttentionCpu : IDisposable
 
     private MatrixOperand Probs(int e, int n) => new(_probs!, (long)e * _heads * n * n, n, (long)n * n);
 
-    private void Ensure(int batch, int n)
+    private void Ensure(int batch, int n, bool recompute = false)
     {
         long perEntry = (long)_heads * n * n;
-        bool keepAll = batch == 1 || perEntry * batch * sizeof(float) <= SavedBudget;
+        bool keepAll = !recompute && (batch == 1 || perEntry * batch * sizeof(float) <= SavedBudget);
         int entries = keepAll ? batch : 1;
         if (_probs is not null && n == _n && entries == _entries && keepAll == _keptAll) return;
         _probs?.Dispose();
@@ -186,6 +229,16 @@ internal sealed unsafe class AttentionCpu : IDisposable
         _probs = _device.Allocate(checked((int)(perEntry * entries)));
         _probRows = new Tensor[entries];
         for (int e = 0; e < entries; e++) _probRows[e] = _probs.Slice(e * perEntry, _heads * n, n);
+    }
+
+    /// <summary>
+    /// After a fused forward nothing is kept: the general backward recomputes one entry's probabilities at a time
+    /// (the budget-exceeded mode of <see cref="Ensure"/>).
+    /// </summary>
+    private void RecomputeInBackward(int batch, int n)
+    {
+        Ensure(batch, n, recompute: true);
+        _fusedLast = false;
     }
 
     /// <summary>A ← A + Aᵀ for each head's n×n block of <paramref name="t"/>, in place, in cache-sized tiles.</summary>

@@ -73,6 +73,20 @@ public sealed class AttentionCore : IDisposable
         }
     }
 
+    /// <summary>
+    /// CPU only: run MSSA's Q = K = V attention through the fused symmetric kernels (default true; see
+    /// <c>SymmetricAttentionCpu</c>): no N×N matrix, per-row state saved for backward. False takes the materialised
+    /// path (score and probability matrices, kept within <see cref="SavedProbabilityBudget"/>) — for A/B benchmarks and tests.
+    /// </summary>
+    public bool FusedSymmetric
+    {
+        get => _cpu?.FusedSymmetric ?? false;
+        set { if (_cpu is not null) _cpu.FusedSymmetric = value; }
+    }
+
+    /// <summary>CPU: whether the last forward pass took the fused symmetric path (false on ILGPU devices and after a fallback).</summary>
+    public bool LastForwardFused => _cpu?.LastForwardFused ?? false;
+
     /// <summary>O = attention(Q, K, V) for <paramref name="batch"/> entries of <paramref name="n"/> tokens; saves what backward needs.</summary>
     public void Forward(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
     {

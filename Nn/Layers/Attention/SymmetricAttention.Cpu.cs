@@ -1,0 +1,335 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Compute.Ops;
+
+namespace CrateIL.Nn.Layers;
+
+/// <summary>
+/// MSSA's attention (Q = K = V = w) on the CPU, fused and symmetric: per (batch entry, head) one thread walks the
+/// pairs of T×T token tiles I ≤ J of the score matrix S = scale·w·wᵀ (S is symmetric, so each off-diagonal tile is
+/// formed once and serves both S_IJ and S_JI = S_IJᵀ), exponentiates it in cache and multiplies it into the output
+/// at once, FlashAttention-style: no N×N matrix is ever written to memory, and the backward recomputes each tile
+/// from the saved per-row shift and normaliser.
+/// <para>
+/// Softmax without a row-max pass: by Cauchy–Schwarz S_ij ≤ scale·|w_i||w_j| = √(s_i·s_j) ≤ μ_i := √(s_i·s_max), with
+/// s_i = scale·|w_i|² the diagonal, so exp(S_ij − μ_i) never overflows, and row i's own term exp(s_i − μ_i) ≥
+/// exp(−s_max/4) keeps its normaliser Z_i away from underflow (for very peaked scores, s_max &gt; <see cref="MaxDiagonal"/>,
+/// the exact row maxima are found by one more pass over the tiles instead). Tile (I, J) gives E = exp(S_IJ − μ_I) (row i's
+/// unnormalised probabilities of the tokens of J) and F = exp(S_IJ − μ_J), whose transpose is the rows of J over the
+/// tokens of I; O_I += E·w_J, O_J += Fᵀ·w_I, Z gathers the row and column sums, O_i /= Z_i at the end. Per pair the forward does 1 score GEMM for 2 tile positions plus 2 P·V GEMMs: 1.5 instead of
+/// 2 tile-GEMMs per position.
+/// </para>
+/// <para>
+/// Backward (dw = scale·(dS + dSᵀ)·w + Pᵀ·dO, dS = P ⊙ (dO·wᵀ − D), D_i = dO_i·O_i): per pair the score tile is
+/// recomputed, dP_IJ = dO_I·w_Jᵀ and dP_JIᵀ = w_I·dO_Jᵀ formed, G = scale·(dS_IJ + dS_JIᵀ) built in cache and
+/// dw_I += G·w_J + P_JIᵀ·dO_J, dw_J += Gᵀ·w_I + P_IJᵀ·dO_I: 3.5 tile-GEMMs per position against the materialised
+/// path's 3 plus its N×N passes (softmax backward, symmetrisation).
+/// </para>
+/// All operands are packed once per (entry, head) into the SGEMM micro-kernels' panel layouts, so every tile
+/// product is a run of register-blocked micro-kernel calls; scratch lives per thread and is reused.
+/// </summary>
+internal static unsafe class SymmetricAttentionCpu
+{
+    /// <summary>
+    /// Largest diagonal score s_max = scale·max|w_i|² for which the bound √(s_i·s_max) serves as the row shift
+    /// (row i's own term exp(s_i − μ_i) ≥ exp(−s_max/4) stays far above float's smallest normal); beyond it an extra
+    /// pass over the score tiles finds the exact row maxima.
+    /// </summary>
+    public const float MaxDiagonal = 240f;
+
+    /// <summary>Token tile side: a multiple of every micro-kernel's MR (6, 12) and NR (16, 32).</summary>
+    public static readonly int Tile = TileFromEnvironment();
+
+    private static int TileFromEnvironment() =>
+        int.TryParse(Environment.GetEnvironmentVariable("CRATEIL_MSSA_TILE"), out int t) && t > 0 && t % 96 == 0 ? t : 96;
+
+    /// <summary>Per-row state the forward saves for the backward: the shift μ_i and 1/Z_i, n of each per (entry, head).</summary>
+    public sealed class Saved
+    {
+        public float[] Shift = [], InvZ = [];
+        private int _next;
+
+        /// <summary>Resets the unit counter before a parallel pass.</summary>
+        public void Reset() => _next = 0;
+
+        /// <summary>The next unclaimed unit.</summary>
+        public int Claim() => Interlocked.Increment(ref _next) - 1;
+
+        public void Ensure(int units, int n)
+        {
+            long len = (long)units * n;
+            if (Shift.Length < len) { Shift = new float[len]; InvZ = new float[len]; }
+        }
+    }
+
+    /// <summary>Per-thread scratch: packed operands of one (entry, head) and the tile buffers.</summary>
+    private sealed class Workspace
+    {
+        public readonly AlignedBuffer WA = new(), WBt = new(), WB = new(), OA = new(), OBt = new(), OB = new();
+        public readonly AlignedBuffer S = new(), X = new(), Y = new(), G = new(), Pack = new(), Ragged = new(), Rows = new();
+    }
+
+    [ThreadStatic] private static Workspace? t_workspace;
+
+    /// <summary>
+    /// Units u = b·heads + h are claimed one at a time from <see cref="Saved.Next"/> by every thread that runs a chunk
+    /// (run it with one chunk per thread): a thread that other processes slow down simply takes fewer units.
+    /// </summary>
+    public readonly struct ForwardKernel(int units, int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, Saved saved) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int u = saved.Claim(); u < units; u = saved.Claim()) ForwardUnit(u / heads, u % heads, u, dh, n, scale, w, o, saved);
+        }
+    }
+
+    public readonly struct BackwardKernel(int units, int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, HeadColumns dO, HeadColumns dw, Saved saved) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int u = saved.Claim(); u < units; u = saved.Claim())
+                BackwardUnit(u / heads, u % heads, u, dh, n, scale, w, o, dO, dw, saved);
+        }
+    }
+
+    private static float* Head(HeadColumns c, int b, int h, int n, int dh) =>
+        c.Tensor.HostPointer + (long)b * n * c.Ld + c.Offset + (long)h * dh;
+
+    /// <summary>Forward of one (entry, head).</summary>
+    private static void ForwardUnit(int b, int h, int u, int dh, int n, float scale, HeadColumns wc, HeadColumns oc, Saved saved)
+    {
+        var kern = GemmCpu.Kernel;
+        int mr = kern.MR, nr = kern.NR, T = Tile;
+        var ws = t_workspace ??= new Workspace();
+        float* w = Head(wc, b, h, n, dh), o = Head(oc, b, h, n, dh);
+        long ld = wc.Ld, ldo = oc.Ld;
+        var shift = saved.Shift.AsSpan(u * n, n);
+        var invZ = saved.InvZ.AsSpan(u * n, n);
+
+        // Diagonal s_i and the shifts μ_i = √(s_i·s_max).
+        float sMax = 0f;
+        for (int i = 0; i < n; i++)
+        {
+            float s = scale * TensorPrimitives.Dot(new ReadOnlySpan<float>(w + i * ld, dh), new ReadOnlySpan<float>(w + i * ld, dh));
+            shift[i] = s;
+            sMax = MathF.Max(sMax, s);
+        }
+        for (int i = 0; i < n; i++) shift[i] = MathF.Sqrt(shift[i] * sMax);
+
+        int nPad = RoundUp(n, T);
+        float* wA = ws.WA.Ensure((long)nPad * dh), wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure((long)n * RoundUp(dh, nr));
+        SgemmPack.A(w, ld, false, 0, n, 0, dh, mr, wA);
+        SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
+        SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
+        float* S = ws.S.Ensure((long)T * T), E = ws.X.Ensure((long)T * T), F = ws.Y.Ensure((long)T * T);
+        float* pack = ws.Pack.Ensure((long)T * T), ragged = ws.Ragged.Ensure((long)mr * nr);
+        float* z = ws.Rows.Ensure(n);
+        if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, wA, wBt, S, ragged, shift);
+        new Span<float>(z, n).Clear();
+        for (int i = 0; i < n; i++) new Span<float>(o + i * ldo, dh).Clear();
+
+        for (int i0 = 0; i0 < n; i0 += T)
+        {
+            int mi = Math.Min(T, n - i0);
+            for (int j0 = i0; j0 < n; j0 += T)
+            {
+                int nj = Math.Min(T, n - j0);
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                bool diagonal = i0 == j0;
+                for (int i = 0; i < mi; i++)
+                {
+                    var sRow = new ReadOnlySpan<float>(S + i * T, nj);
+                    var eRow = new Span<float>(E + i * T, nj);
+                    TensorPrimitives.Subtract(sRow, shift[i0 + i], eRow);
+                    TensorPrimitives.Exp(eRow, eRow);
+                    z[i0 + i] += TensorPrimitives.Sum(eRow);
+                    if (diagonal) continue;
+                    var fRow = new Span<float>(F + i * T, nj);
+                    TensorPrimitives.Subtract(sRow, shift.Slice(j0, nj), fRow);
+                    TensorPrimitives.Exp(fRow, fRow);
+                    TensorPrimitives.Add(new ReadOnlySpan<float>(z + j0, nj), fRow, new Span<float>(z + j0, nj));
+                }
+                // O_I += E·w_J
+                SgemmPack.A(E, T, false, 0, mi, 0, nj, mr, pack);
+                TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, ragged);
+                if (diagonal) continue;
+                // O_J += Fᵀ·w_I
+                SgemmPack.A(F, T, true, 0, nj, 0, mi, mr, pack);
+                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, (long)n * nr, 1f, 1f, o + j0 * ldo, ldo, ragged);
+            }
+        }
+        for (int i = 0; i < n; i++)
+        {
+            float r = 1f / z[i];
+            invZ[i] = r;
+            var row = new Span<float>(o + i * ldo, dh);
+            TensorPrimitives.Multiply(row, r, row);
+        }
+    }
+
+    /// <summary>
+    /// μ_i = max_j S_ij exactly (one more pass over the triangle of score tiles, row and column maxima): for peaked
+    /// scores, where the bound √(s_i·s_max) could sit so far above a row's maximum that its normaliser underflows.
+    /// </summary>
+    private static void ExactRowMax(in SgemmKernel kern, int n, int dh, float scale, float* wA, float* wBt, float* S, float* ragged, Span<float> max)
+    {
+        int T = Tile, nr = kern.NR;
+        max.Fill(float.NegativeInfinity);
+        for (int i0 = 0; i0 < n; i0 += T)
+        {
+            int mi = Math.Min(T, n - i0);
+            for (int j0 = i0; j0 < n; j0 += T)
+            {
+                int nj = Math.Min(T, n - j0);
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                for (int i = 0; i < mi; i++)
+                {
+                    var row = new ReadOnlySpan<float>(S + i * T, nj);
+                    max[i0 + i] = MathF.Max(max[i0 + i], TensorPrimitives.Max(row));
+                    if (i0 != j0) TensorPrimitives.Max(max.Slice(j0, nj), row, max.Slice(j0, nj));
+                }
+            }
+        }
+    }
+
+    private static void BackwardUnit(int b, int h, int u, int dh, int n, float scale, HeadColumns wc, HeadColumns oc,
+        HeadColumns dOc, HeadColumns dwc, Saved saved)
+    {
+        var kern = GemmCpu.Kernel;
+        int mr = kern.MR, nr = kern.NR, T = Tile;
+        var ws = t_workspace ??= new Workspace();
+        float* w = Head(wc, b, h, n, dh), o = Head(oc, b, h, n, dh), dO = Head(dOc, b, h, n, dh), dw = Head(dwc, b, h, n, dh);
+        long ld = wc.Ld, ldo = oc.Ld, ldg = dOc.Ld, ldw = dwc.Ld;
+        var shift = saved.Shift.AsSpan(u * n, n);
+        var invZ = saved.InvZ.AsSpan(u * n, n);
+
+        int nPad = RoundUp(n, T);
+        long bLen = (long)n * RoundUp(dh, nr);
+        float* wA = ws.WA.Ensure((long)nPad * dh), wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure(bLen);
+        float* oA = ws.OA.Ensure((long)nPad * dh), oBt = ws.OBt.Ensure((long)nPad * dh), oB = ws.OB.Ensure(bLen);
+        SgemmPack.A(w, ld, false, 0, n, 0, dh, mr, wA);
+        SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
+        SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
+        SgemmPack.A(dO, ldg, false, 0, n, 0, dh, mr, oA);
+        SgemmPack.B(dO, ldg, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, oBt);
+        SgemmPack.B(dO, ldg, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, oB);
+        float* S = ws.S.Ensure((long)T * T), A = ws.X.Ensure((long)T * T), B = ws.Y.Ensure((long)T * T), G = ws.G.Ensure((long)T * T);
+        float* pack = ws.Pack.Ensure((long)T * T), ragged = ws.Ragged.Ensure((long)mr * nr);
+        // D_i = dO_i·O_i (= rowsum(dP ⊙ P)).
+        float* dd = ws.Rows.Ensure(n);
+        for (int i = 0; i < n; i++)
+            dd[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dO + i * ldg, dh), new ReadOnlySpan<float>(o + i * ldo, dh));
+        for (int i = 0; i < n; i++) new Span<float>(dw + i * ldw, dh).Clear();
+        long panelStride = (long)n * nr;
+
+        for (int i0 = 0; i0 < n; i0 += T)
+        {
+            int mi = Math.Min(T, n - i0);
+            for (int j0 = i0; j0 < n; j0 += T)
+            {
+                int nj = Math.Min(T, n - j0);
+                bool diagonal = i0 == j0;
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                // A = dP_IJ = dO_I·w_Jᵀ ; B = dP_JIᵀ = w_I·dO_Jᵀ
+                TileGemm(kern, mi, nj, dh, oA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, T, ragged);
+                if (!diagonal) TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, T, ragged);
+                // S ← P_IJ; A ← P_IJ ⊙ (dP_IJ − D_I); then (off the diagonal) B ← P_JIᵀ ⊙ (dP_JIᵀ − D_J) and
+                // G = scale·(A + B); the P_JIᵀ values are kept in the G-sized buffer's place via X/Y reuse below.
+                for (int i = 0; i < mi; i++)
+                {
+                    var sRow = new Span<float>(S + i * T, nj);
+                    var aRow = new Span<float>(A + i * T, nj);
+                    var gRow = new Span<float>(G + i * T, nj);
+                    if (!diagonal)
+                    {
+                        // P_JIᵀ row i into gRow (temporarily), then B ← P_JIᵀ ⊙ (B − D_J)
+                        var bRow = new Span<float>(B + i * T, nj);
+                        TensorPrimitives.Subtract(sRow, shift.Slice(j0, nj), gRow);
+                        TensorPrimitives.Exp(gRow, gRow);
+                        TensorPrimitives.Multiply(gRow, invZ.Slice(j0, nj), gRow);
+                        TensorPrimitives.Subtract(bRow, new ReadOnlySpan<float>(dd + j0, nj), bRow);
+                        TensorPrimitives.Multiply(bRow, gRow, bRow);
+                        // bRow now holds dS_JIᵀ; gRow holds P_JIᵀ: swap roles so that B keeps P_JIᵀ and G gets dS_JIᵀ
+                        SwapInto(bRow, gRow);
+                    }
+                    TensorPrimitives.Subtract(sRow, shift[i0 + i], sRow);
+                    TensorPrimitives.Exp(sRow, sRow);
+                    TensorPrimitives.Multiply(sRow, invZ[i0 + i], sRow);
+                    TensorPrimitives.Subtract(aRow, dd[i0 + i], aRow);
+                    TensorPrimitives.Multiply(aRow, sRow, aRow);
+                    if (diagonal) TensorPrimitives.Multiply(aRow, scale, gRow);
+                    else
+                    {
+                        TensorPrimitives.Add(gRow, aRow, gRow);
+                        TensorPrimitives.Multiply(gRow, scale, gRow);
+                    }
+                }
+                // Now S = P_IJ, B = P_JIᵀ (off the diagonal), G = scale·(dS_IJ + dS_JIᵀ), and on the diagonal G is
+                // only scale·dS_II, so its symmetric part is applied through both G and Gᵀ below.
+                if (diagonal)
+                {
+                    // dw_I += G·w_I + Gᵀ·w_I + P_IIᵀ·dO_I
+                    SgemmPack.A(G, T, false, 0, mi, 0, mi, mr, pack);
+                    TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
+                    SgemmPack.A(G, T, true, 0, mi, 0, mi, mr, pack);
+                    TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
+                    SgemmPack.A(S, T, true, 0, mi, 0, mi, mr, pack);
+                    TileGemm(kern, mi, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
+                    continue;
+                }
+                float* dwI = dw + i0 * ldw, dwJ = dw + j0 * ldw;
+                // dw_I += G·w_J + P_JIᵀ·dO_J  (B holds P_JIᵀ, rows i over tokens j: exactly (P_JI)ᵀ)
+                SgemmPack.A(G, T, false, 0, mi, 0, nj, mr, pack);
+                TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
+                SgemmPack.A(B, T, false, 0, mi, 0, nj, mr, pack);
+                TileGemm(kern, mi, dh, nj, pack, oB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
+                // dw_J += Gᵀ·w_I + P_IJᵀ·dO_I
+                SgemmPack.A(G, T, true, 0, nj, 0, mi, mr, pack);
+                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
+                SgemmPack.A(S, T, true, 0, nj, 0, mi, mr, pack);
+                TileGemm(kern, nj, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
+            }
+        }
+    }
+
+    /// <summary>(a, b) ← (b, a) elementwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SwapInto(Span<float> a, Span<float> b)
+    {
+        int i = 0;
+        fixed (float* pa = a, pb = b)
+        {
+            for (; i + 8 <= a.Length; i += 8)
+            {
+                var x = Vector256.Load(pa + i);
+                Vector256.Store(Vector256.Load(pb + i), pa + i);
+                Vector256.Store(x, pb + i);
+            }
+            for (; i < a.Length; i++) (pa[i], pb[i]) = (pb[i], pa[i]);
+        }
+    }
+
+    /// <summary>
+    /// C[m×n] = α·A·B + β·C from packed operands: <paramref name="a"/> holds ceil(m/MR) panels of kc×MR,
+    /// <paramref name="b"/> ceil(n/NR) panels of kc×NR spaced <paramref name="bPanelStride"/> apart.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileGemm(in SgemmKernel kern, int m, int n, int kc, float* a, float* b, long bPanelStride,
+        float alpha, float beta, float* c, long ldc, float* ragged)
+    {
+        int mr = kern.MR, nr = kern.NR;
+        var run = kern.Run;
+        for (int jr = 0; jr < n; jr += nr)
+        {
+            float* bPanel = b + jr / nr * bPanelStride;
+            int cols = Math.Min(nr, n - jr);
+            for (int ir = 0; ir < m; ir += mr)
+                run(kc, a + (long)ir * kc, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, m - ir), cols, ragged);
+        }
+    }
+
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+}
