@@ -24,7 +24,7 @@ namespace CrateIL.Crate.Training;
 /// A non-finite loss, gradient norm or weight vector stops the run with <see cref="TrainingDivergedException"/>
 /// before anything is written, so the last checkpoint on disk stays the last good state.
 /// </summary>
-public sealed class Trainer : IDisposable
+public sealed partial class Trainer : IDisposable
 {
     private readonly IDataset _train;
     private readonly IDataset _validation;
@@ -58,10 +58,10 @@ public sealed class Trainer : IDisposable
         CheckData(config, validation, "validation");
         _train = train;
         _validation = validation;
-        MicroBatch = options.BatchSize / options.AccumulationSteps;
+        MicroBatch = LocalMicroBatch(options);
         if (train.Count < options.BatchSize)
             throw new ArgumentException($"Trainer: the training set has {train.Count} images, fewer than one batch of {options.BatchSize}", nameof(train));
-        _loader = new DataLoader(train, MicroBatch, shuffle: true, seed: options.Seed, workers: options.Workers, dropLast: true);
+        _loader = new DataLoader(train, MicroBatch, shuffle: true, seed: options.Seed, workers: options.Workers, dropLast: true, shard: ShardOf(options));
         StepsPerEpoch = _loader.BatchesPerEpoch / options.AccumulationSteps;
         long total = (long)options.Epochs * StepsPerEpoch;
         if (options.WarmupSteps >= total)
@@ -80,6 +80,7 @@ public sealed class Trainer : IDisposable
             _clipper = new GradientClipper(device);
             _dLogits = device.Allocate(MicroBatch, config.Classes);
             if (resumeFrom is not null) RestoreFrom(resumeFrom);
+            StartDataParallel(config);
         }
         catch
         {
@@ -179,6 +180,7 @@ public sealed class Trainer : IDisposable
             }
         }
         clock.Stop();
+        (lossSum, microBatches, images) = SumOverRanks(lossSum, microBatches, images);
         Model.Training = false;
         double lr = _schedule.At(Math.Max(0, Step - 1));
         var (valLoss, top1, top5) = Evaluate();
@@ -194,9 +196,9 @@ public sealed class Trainer : IDisposable
         if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
         EpochsCompleted = epoch + 1;
         string path = CheckpointPath(EpochsCompleted);
-        TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState());
+        if (IsWriter) TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState());
         LastCheckpoint = path;
-        _metrics.Append(metrics);
+        if (IsWriter) _metrics.Append(metrics);
         _history.Add(metrics);
         EpochCompleted?.Invoke(metrics);
         return metrics;
@@ -210,14 +212,14 @@ public sealed class Trainer : IDisposable
     {
         var input = Input(count);
         input.CopyFrom(images[..(count * _train.SampleLength)]);
-        Model.DropoutStep = Step * Options.AccumulationSteps + micro;
+        Model.DropoutStep = DropoutStepFor(micro);
         var logits = Model.Forward(input);
         float loss = _loss.Forward(logits, labels[..count]);
         if (!float.IsFinite(loss)) throw new TrainingDivergedException(epoch, Step, "loss", loss, LastCheckpoint);
         var dLogits = count == MicroBatch ? _dLogits : null;
         using var owned = dLogits is null ? Model.Device.Allocate(count, Model.Config.Classes) : null;
         dLogits ??= owned!;
-        _loss.Backward(dLogits, weight);
+        _loss.Backward(dLogits, BeforeBackward(weight, micro));
         Model.Backward(dLogits);
         return loss;
     }
@@ -225,6 +227,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Guards, clips, schedules and applies one optimizer step, then zeroes the gradients. Returns the gradient norm.</summary>
     internal float ApplyStep(int epoch)
     {
+        Options.DataParallel?.CompleteGradients();
         var store = Model.Parameters;
         float norm = Options.ClipNorm is float max ? _clipper.Clip(store, max) : _clipper.Norm(store.Grads);
         if (!float.IsFinite(norm)) throw new TrainingDivergedException(epoch, Step, "gradient norm", norm, LastCheckpoint);

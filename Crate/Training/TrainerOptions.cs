@@ -56,6 +56,9 @@ public sealed record TrainerOptions
     /// <summary>Where metrics and checkpoints go.</summary>
     public string OutputDirectory { get; init; } = "train-out";
 
+    /// <summary>Data-parallel job this trainer is one rank of (null: a single process). See <see cref="IDataParallel"/>.</summary>
+    public IDataParallel? DataParallel { get; init; }
+
     public TrainerOptions Validate()
     {
         void Require(bool ok, string name, object value, string why)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CrateIL.Cli.Distributed;
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
@@ -66,11 +67,14 @@ internal static class TrainCommand
             seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
+        var distributed = new DistributedOptions();
+        distributed.AddTo(cmd);
         // CliErrors turns data errors (e.g. Fashion-MNIST not installed) into one line and exit 2, divergence into exit 3.
-        cmd.SetAction(parse => CliErrors.Run(() => Train(parse)));
+        // Under mpirun (or --distributed) every rank runs the same body; DistributedRun aborts the job if one fails.
+        cmd.SetAction(parse => DistributedRun.Run(parse.GetValue(distributed.Distributed), world => CliErrors.Run(() => Train(parse, world))));
         return cmd;
 
-        int Train(ParseResult parse)
+        int Train(ParseResult parse, CrateIL.Distributed.MpiWorld? world)
         {
             string spec = parse.GetValue(model)!;
             var config = spec == CiModel ? CiConfig() : models.Resolve(parse, spec);
@@ -120,11 +124,14 @@ internal static class TrainCommand
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train);
-            using var dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
+            using var dev = world is null ? DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads)) : DistributedRun.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
+            using var parallel = distributed.Create(parse, world);
+            options = options with { DataParallel = parallel };
             using var trainer = resumePath is null
                 ? new Trainer(config, train, validation, options, dev)
                 : Trainer.Resume(resumePath, train, validation, options, dev);
             Console.WriteLine($"model: {config}");
+            if (parallel is not null) Console.WriteLine(parallel.Describe(dev));
             Console.WriteLine($"device: {dev.Spec}; {train.Count} training / {validation.Count} validation images; {trainer.StepsPerEpoch} steps per epoch; output {options.OutputDirectory}");
             trainer.EpochCompleted = m => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"epoch {m.Epoch,3}  step {m.Step,6}  lr {m.LearningRate:E2}  train {m.TrainLoss:F4}  val {m.ValLoss:F4}  top1 {m.Top1 * 100:F1}%  top5 {m.Top5 * 100:F1}%  {m.ImagesPerSecond:F1} img/s  |g| {m.GradNorm:F3}  Rc {string.Join("/", m.Probes.Select(p => p.CodingRate.ToString("F1", CultureInfo.InvariantCulture)))}  sparsity {string.Join("/", m.Probes.Select(p => p.Sparsity.ToString("F2", CultureInfo.InvariantCulture)))}"));
