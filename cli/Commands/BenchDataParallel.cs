@@ -49,7 +49,7 @@ internal static class BenchDataParallel
             else
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{r.Model}: {r.Parameters} parameters ({r.Parameters * 4 / 1048576.0:F1} MB of gradients), global batch {r.GlobalBatch} = {r.Ranks} rank(s) × {r.GlobalBatch / r.Ranks}, {r.Threads} thread(s) per rank on {r.Device}, {r.Buckets} bucket(s)"));
+                    $"{r.Model}: {r.Parameters} parameters ({r.Parameters * 4 / 1048576.0:F1} MB of gradients), global batch {r.GlobalBatch} = {r.Ranks} rank(s) × {r.GlobalBatch / r.Ranks}, {r.Threads} thread(s) per rank on {r.Device}, {r.Buckets} bucket(s); load average {r.LoadAverage:F1}"));
                 foreach (var m in r.Modes)
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  {m.Mode,-8} step {m.StepMs,8:F1} ms  {m.ImagesPerS,7:F1} img/s  exposed comm {m.ExposedMs,7:F2} ms  polling during backward {m.OverlappedCallMs,6:F2} ms"));
@@ -61,6 +61,10 @@ internal static class BenchDataParallel
         })));
         return cmd;
     }
+
+    /// <summary>The 1-minute load average (Linux), printed beside timings taken on a shared machine.</summary>
+    internal static double LoadAverage() =>
+        File.Exists("/proc/loadavg") ? double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture) : double.NaN;
 
     internal sealed record ModeResult(string Mode, double StepMs, double ImagesPerS, double ExposedMs, double OverlappedCallMs);
 
@@ -137,7 +141,7 @@ internal static class BenchDataParallel
             fraction = f.ExposedMs / f.StepMs;
             overlap = 1 - (b.ExposedMs + b.OverlappedCallMs) / f.ExposedMs;
         }
-        double load = double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
+        double load = LoadAverage();
         return new Result(name, net.Parameters.Values.Length, globalBatch, ranks, threads, dev.Spec, bucketed?.Buckets.Count ?? 0,
             results, fraction, overlap, load);
     }
