@@ -52,13 +52,19 @@ internal static class DistributedRun
         return 0;
     }
 
+    /// <summary>Ranks of this job on this node (OMPI_COMM_WORLD_LOCAL_SIZE; 1 when not launched by mpirun).</summary>
+    private static int LocalRanks =>
+        int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int n) && n > 0 ? n : 1;
+
     /// <summary>
     /// The device of one rank: an explicit "kind:index" as given; a GPU kind without an index, or the default when
     /// GPUs exist, picks GPU (node-local rank mod GPU count); otherwise the CPU with <paramref name="cpuThreads"/>
-    /// threads per rank.
+    /// threads per rank (default: the node's cores divided among its ranks).
     /// </summary>
     public static Device OpenDevice(string? spec, int? cpuThreads)
     {
+        // Ranks sharing a node share its cores: by default each CPU rank takes its part, not all of them.
+        cpuThreads ??= Math.Max(1, Environment.ProcessorCount / LocalRanks);
         spec ??= Environment.GetEnvironmentVariable(DeviceRegistry.DeviceVariable);
         if (!string.IsNullOrWhiteSpace(spec) && spec.Contains(':')) return DeviceRegistry.Open(spec, cpuThreads);
         DeviceKind[] kinds = string.IsNullOrWhiteSpace(spec) ? [DeviceKind.Cuda] : [DeviceRegistry.ParseSpec(spec).Kind];
