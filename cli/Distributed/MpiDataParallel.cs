@@ -70,7 +70,7 @@ internal sealed class MpiDataParallel(MpiWorld world, long bucketElements, bool 
     {
         var buckets = _reduce?.Buckets ?? [];
         string how = overlap
-            ? string.Create(CultureInfo.InvariantCulture, $"{buckets.Count} bucket(s) of ≥ {bucketElements * sizeof(float) / 1048576.0:F1} MB, all-reduced during the backward pass")
+            ? string.Create(CultureInfo.InvariantCulture, $"{buckets.Count} bucket(s) of ≥ {bucketElements * sizeof(float) / 1048576.0:G3} MB, all-reduced during the backward pass")
             : "one flat all-reduce after the backward pass";
         return $"distributed: {Ranks} ranks ({MpiWorld.LibraryVersion}); rank 0 on {world.ProcessorName} uses {device.Spec}; gradients: {how}";
     }
