@@ -72,7 +72,7 @@ internal sealed class MpiDataParallel(MpiWorld world, long bucketElements, bool 
         string how = overlap
             ? string.Create(CultureInfo.InvariantCulture, $"{buckets.Count} bucket(s) of ≥ {bucketElements * sizeof(float) / 1048576.0:G3} MB, all-reduced during the backward pass")
             : "one flat all-reduce after the backward pass";
-        return $"distributed: {Ranks} ranks ({MpiWorld.LibraryVersion}); rank 0 on {world.ProcessorName} uses {device.Spec}; gradients: {how}";
+        return $"distributed: {Ranks} rank{(Ranks == 1 ? "" : "s")} ({MpiWorld.LibraryVersion}); rank 0 on {world.ProcessorName} uses {device.Spec}; gradients: {how}";
     }
 
     public void Dispose() => _reduce?.Dispose();
