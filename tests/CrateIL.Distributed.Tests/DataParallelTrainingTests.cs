@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CrateIL.Crate.Checkpoints;
+using CrateIL.Testing;
 using Xunit;
 
 namespace CrateIL.Distributed.Tests;
@@ -33,10 +34,13 @@ public sealed class DataParallelTrainingTests : IDisposable
         "--epochs", epochs.ToString(System.Globalization.CultureInfo.InvariantCulture), "--out", Path.Combine(_dir, output), .. extra,
     ];
 
-    private static string[] Seeded(string[] args, int seed)
+    private static string[] Seeded(string[] args, int seed) => With(args, "--seed", seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>A copy of <paramref name="args"/> with <paramref name="option"/>'s value replaced.</summary>
+    private static string[] With(string[] args, string option, string value)
     {
         var copy = (string[])args.Clone();
-        copy[Array.IndexOf(copy, "--seed") + 1] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        copy[Array.IndexOf(copy, option) + 1] = value;
         return copy;
     }
 
@@ -93,6 +97,23 @@ public sealed class DataParallelTrainingTests : IDisposable
         string Line(MpiJob.Result r) => r.Output.Split('\n').First(l => l.TrimStart().StartsWith("epoch", StringComparison.Ordinal));
         Assert.Equal(Field(Line(single), "train"), Field(Line(bucketed), "train"));
         Assert.Equal(Field(Line(single), "top1"), Field(Line(bucketed), "top1"));
+    }
+
+    [SkippableFact]
+    public void Gradients_on_a_device_go_through_host_staging_and_match_one_process()
+    {
+        MpiJob.RequireOpenMpi();
+        // PoCL's OpenCL device stands in for a GPU: the gradient buffer is not host memory, so every bucket is staged.
+        Backends.Get(Backends.OpenCL);
+        var env = new Dictionary<string, string> { ["CRATEIL_OPENCL_ALLOW_POCL"] = "1" };
+        string[] Small(string output) => With(Train(output, 8, 1, "--device", "opencl", "--bucket-mb", "0.02"), "--train-size", "16");
+        var ranks = MpiJob.Run(2, Small("staged"), JobTimeout, env);
+        AssertSucceeded(ranks, "2 ranks on OpenCL");
+        Assert.Contains("uses opencl:", ranks.Output);
+        var single = MpiJob.RunAlone(Small("staged-single"), JobTimeout, env);
+        AssertSucceeded(single, "1 process on OpenCL");
+        double diff = MaxWeightDifference(Checkpoint("staged", 1), Checkpoint("staged-single", 1), out _);
+        Assert.True(diff <= 1e-5, $"2 ranks vs 1 process on OpenCL: max weight difference {diff:E2} > 1e-5");
     }
 
     private static string Field(string line, string name)

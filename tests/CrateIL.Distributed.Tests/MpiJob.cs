@@ -45,7 +45,8 @@ internal static class MpiJob
     }
 
     /// <summary>A single process (no mpirun): crate <paramref name="args"/>.</summary>
-    public static Result RunAlone(string[] args, TimeSpan timeout) => Launch(["dotnet", Crate, .. args], timeout, null, direct: true);
+    public static Result RunAlone(string[] args, TimeSpan timeout, IReadOnlyDictionary<string, string>? env = null) =>
+        Launch(["dotnet", Crate, .. args], timeout, null, direct: true, env);
 
     private static List<string> MpirunArguments(int ranks, IReadOnlyDictionary<string, string>? env)
     {
@@ -54,13 +55,15 @@ internal static class MpiJob
         return a;
     }
 
-    private static Result Launch(IReadOnlyList<string> argv, TimeSpan timeout, Action<Process>? whileRunning, bool direct = false)
+    private static Result Launch(IReadOnlyList<string> argv, TimeSpan timeout, Action<Process>? whileRunning, bool direct = false,
+        IReadOnlyDictionary<string, string>? env = null)
     {
         var info = new ProcessStartInfo(direct ? argv[0] : Mpirun!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in direct ? argv.Skip(1) : argv) info.ArgumentList.Add(a);
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1";
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) info.Environment[k] = v;
         // A test run's own mpirun environment (if any) must not leak into the job.
         foreach (var k in info.Environment.Keys.Where(k => k.StartsWith("OMPI_COMM_WORLD", StringComparison.Ordinal)).ToList()) info.Environment.Remove(k);
         var clock = Stopwatch.StartNew();
