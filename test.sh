@@ -9,18 +9,22 @@ dpkg -s pocl-opencl-icd >/dev/null 2>&1 || need+=(pocl-opencl-icd)
 dpkg -s ocl-icd-opencl-dev >/dev/null 2>&1 || need+=(ocl-icd-opencl-dev)
 dpkg -s labelme-examples >/dev/null 2>&1 || need+=(labelme-examples)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
+dpkg -s openmpi-bin >/dev/null 2>&1 || need+=(openmpi-bin)
+dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests; labelme-examples: real VOC/COCO fixtures; dataset-fashion-mnist: idx reader on real data)"
+    echo "test.sh: installing ${need[*]} (OpenCL on CPU for the OpenCL tests; labelme-examples: real VOC/COCO fixtures; dataset-fashion-mnist: idx reader on real data; Open MPI: data-parallel jobs under mpirun -np 2)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}") >/tmp/crateil-apt.log 2>&1 \
-      || echo "test.sh: apt-get failed (see /tmp/crateil-apt.log); OpenCL and labelme tests will skip or fail"
+      || echo "test.sh: apt-get failed (see /tmp/crateil-apt.log); OpenCL, labelme and MPI tests will skip or fail"
   else
-    echo "test.sh: ${need[*]} missing and not root: OpenCL and labelme-data tests will skip (CRATEIL_REQUIRE_OPENCL=1 makes the OpenCL ones fail)"
+    echo "test.sh: ${need[*]} missing and not root: OpenCL, labelme-data and MPI tests will skip (CRATEIL_REQUIRE_OPENCL=1 / CRATEIL_REQUIRE_MPI=1 make them fail)"
   fi
 fi
 
 # PoCL runs the OpenCL tests on this CPU; it is a test facility only.
 export CRATEIL_OPENCL_ALLOW_POCL=1
+# The data-parallel tests launch mpirun -np 2 on loopback; CI runs as root, which Open MPI refuses unless told.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 if ! dotnet build CrateIL.sln -c Release -warnaserror -nologo -v q; then

@@ -54,7 +54,7 @@ public sealed class DataLoader
     private EpochRun? _active;
 
     public DataLoader(IDataset dataset, int batchSize, bool shuffle = true, long seed = 0, int workers = -1, int prefetch = -1,
-        bool dropLast = false)
+        bool dropLast = false, DataShard? shard = null)
     {
         ArgumentNullException.ThrowIfNull(dataset);
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batch size {batchSize} must be positive");
@@ -68,6 +68,14 @@ public sealed class DataLoader
         DropLast = dropLast;
         BatchesPerEpoch = dropLast ? dataset.Count / batchSize : (dataset.Count + batchSize - 1) / batchSize;
         if (BatchesPerEpoch == 0) throw new ArgumentException($"dropLast with {dataset.Count} samples < batch size {batchSize} leaves no batch", nameof(dropLast));
+        if (shard is not null)
+        {
+            // Data-parallel: this rank's batches of whole global steps (the global order is this loader's order).
+            if (!dropLast) throw new ArgumentException("a sharded loader drops the last partial batch (dropLast: true)", nameof(shard));
+            Shard = shard.Validate();
+            BatchesPerEpoch = shard.LocalBatches(BatchesPerEpoch);
+            if (BatchesPerEpoch == 0) throw new ArgumentException($"{dataset.Count} samples do not fill one global step of {shard.Ranks} ranks × {shard.BatchesPerStep} batches of {batchSize}", nameof(shard));
+        }
         _buffers = new Batch[Workers == 0 ? 1 : Prefetch + 1];
         for (int i = 0; i < _buffers.Length; i++) _buffers[i] = new Batch(batchSize, dataset.SampleLength);
         _order = new int[dataset.Count];
@@ -81,6 +89,9 @@ public sealed class DataLoader
     public int Prefetch { get; }
     public bool DropLast { get; }
     public int BatchesPerEpoch { get; }
+
+    /// <summary>This rank's shard of every global step (null: the whole order).</summary>
+    public DataShard? Shard { get; }
 
     /// <summary>The order in which epoch <paramref name="epoch"/> visits the samples.</summary>
     public void GetOrder(int epoch, Span<int> order)
@@ -119,7 +130,7 @@ public sealed class DataLoader
 
     private void Fill(Batch batch, int epoch, int number)
     {
-        int start = number * BatchSize;
+        int start = (Shard?.GlobalBatch(number) ?? number) * BatchSize;
         int count = Math.Min(BatchSize, Dataset.Count - start);
         int length = Dataset.SampleLength;
         batch.Epoch = epoch;

@@ -167,11 +167,20 @@ public sealed partial class CrateModel : IDisposable
         if (!ReferenceEquals(dLogits.Device, Device))
             throw new ArgumentException($"{What}: dLogits live on {dLogits.Device.Spec} but the model on {Device.Spec}", nameof(dLogits));
         var g = _dx!;
+        var final = GradientsFinal;
+        var parts = BackwardPartStarts;
         _head.Backward(dLogits, g);
-        for (int l = _layers.Length - 1; l >= 0; l--) _layers[l].Backward(g);
+        final?.Invoke(parts[0]);
+        for (int l = _layers.Length - 1; l >= 0; l--)
+        {
+            _layers[l].Backward(g);
+            final?.Invoke(parts[_layers.Length - l]);
+        }
         _embDropout.Backward(g, g);
         _positions.Backward(g, _de!);
+        final?.Invoke(parts[^2]);
         _patch.Backward(_de!);
+        final?.Invoke(0);
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ namespace CrateIL.Crate.Training;
 /// A non-finite loss, gradient norm or weight vector stops the run with <see cref="TrainingDivergedException"/>
 /// before anything is written, so the last checkpoint on disk stays the last good state.
 /// </summary>
-public sealed class Trainer : IDisposable
+public sealed partial class Trainer : IDisposable
 {
     private readonly IDataset _train;
     private readonly IDataset _validation;
@@ -66,10 +66,10 @@ public sealed class Trainer : IDisposable
         CheckData(config, validation, "validation");
         _train = train;
         _validation = validation;
-        MicroBatch = options.BatchSize / options.AccumulationSteps;
+        MicroBatch = LocalMicroBatch(options);
         if (train.Count < options.BatchSize)
             throw new ArgumentException($"Trainer: the training set has {train.Count} images, fewer than one batch of {options.BatchSize}", nameof(train));
-        _loader = new DataLoader(train, MicroBatch, shuffle: true, seed: options.Seed, workers: options.Workers, dropLast: true);
+        _loader = new DataLoader(train, MicroBatch, shuffle: true, seed: options.Seed, workers: options.Workers, dropLast: true, shard: ShardOf(options));
         StepsPerEpoch = _loader.BatchesPerEpoch / options.AccumulationSteps;
         long total = (long)options.Epochs * StepsPerEpoch;
         if (options.WarmupSteps >= total)
@@ -89,6 +89,7 @@ public sealed class Trainer : IDisposable
             _clipper = new GradientClipper(device);
             _dLogits = device.Allocate(MicroBatch, config.Classes);
             if (resumeFrom is not null) RestoreFrom(resumeFrom);
+            StartDataParallel(config);
         }
         catch
         {
@@ -153,7 +154,7 @@ public sealed class Trainer : IDisposable
     {
         if (!_staleFilesChecked)
         {
-            RemovedTemporaryFiles = _checkpoints.RemoveStaleTemporaryFiles();
+            RemovedTemporaryFiles = IsWriter ? _checkpoints.RemoveStaleTemporaryFiles() : [];
             _staleFilesChecked = true;
         }
         return RemovedTemporaryFiles;
@@ -239,6 +240,7 @@ public sealed class Trainer : IDisposable
             }
         }
         clock.Stop();
+        (lossSum, microBatches, images) = SumOverRanks(lossSum, microBatches, images);
         Model.Training = false;
         double lr = _schedule.At(Math.Max(0, Step - 1));
         var (valLoss, top1, top5) = Evaluate();
@@ -256,9 +258,13 @@ public sealed class Trainer : IDisposable
         EpochsCompleted = epoch + 1;
         _stepInEpoch = 0;
         _partial = null;
-        _checkpoints.EpochFinished(EpochsCompleted, isBest, path => TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState(), Options.Input));
+        // In a data-parallel job every rank holds the same weights; only the writer (rank 0) touches the files.
+        if (IsWriter)
+        {
+            _checkpoints.EpochFinished(EpochsCompleted, isBest, path => TrainingCheckpoint.Save(path, Model, Optimizer, CurrentState(), Options.Input));
+            _metrics.Append(metrics);
+        }
         LastCheckpoint = _checkpoints.LastPath;
-        _metrics.Append(metrics);
         _history.Add(metrics);
         EpochCompleted?.Invoke(metrics);
         return metrics;
@@ -271,7 +277,8 @@ public sealed class Trainer : IDisposable
         _stepInEpoch = stepInEpoch;
         _partial = partial;
         Directory.CreateDirectory(Options.OutputDirectory);
-        TrainingCheckpoint.Save(_checkpoints.LastPath, Model, Optimizer, CurrentState() with { StepInEpoch = stepInEpoch, Partial = partial }, Options.Input);
+        if (IsWriter)
+            TrainingCheckpoint.Save(_checkpoints.LastPath, Model, Optimizer, CurrentState() with { StepInEpoch = stepInEpoch, Partial = partial }, Options.Input);
         LastCheckpoint = _checkpoints.LastPath;
         throw new TrainingInterruptedException(epoch, stepInEpoch, StepsPerEpoch, Step, LastCheckpoint, cancellation);
     }
@@ -290,14 +297,14 @@ public sealed class Trainer : IDisposable
     {
         var input = Input(count);
         input.CopyFrom(images[..(count * _train.SampleLength)]);
-        Model.DropoutStep = Step * Options.AccumulationSteps + micro;
+        Model.DropoutStep = DropoutStepFor(micro);
         var logits = Model.Forward(input);
         float loss = _loss.Forward(logits, labels[..count]);
         if (!float.IsFinite(loss)) throw new TrainingDivergedException(epoch, Step, "loss", loss, LastCheckpoint);
         var dLogits = count == MicroBatch ? _dLogits : null;
         using var owned = dLogits is null ? Model.Device.Allocate(count, Model.Config.Classes) : null;
         dLogits ??= owned!;
-        _loss.Backward(dLogits, weight);
+        _loss.Backward(dLogits, BeforeBackward(weight, micro));
         Model.Backward(dLogits);
         return loss;
     }
@@ -305,6 +312,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Guards, clips, schedules and applies one optimizer step, then zeroes the gradients. Returns the gradient norm.</summary>
     internal float ApplyStep(int epoch)
     {
+        Options.DataParallel?.CompleteGradients();
         var store = Model.Parameters;
         float norm = Options.ClipNorm is float max ? _clipper.Clip(store, max) : _clipper.Norm(store.Grads);
         if (!float.IsFinite(norm)) throw new TrainingDivergedException(epoch, Step, "gradient norm", norm, LastCheckpoint);

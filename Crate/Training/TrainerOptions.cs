@@ -68,6 +68,9 @@ public sealed record TrainerOptions
     /// </summary>
     public Models.ModelInput? Input { get; init; }
 
+    /// <summary>Data-parallel job this trainer is one rank of (null: a single process). See <see cref="IDataParallel"/>.</summary>
+    public IDataParallel? DataParallel { get; init; }
+
     public TrainerOptions Validate()
     {
         void Require(bool ok, string name, object value, string why)

@@ -20,5 +20,7 @@ internal static partial class BenchCommand
         yield return BenchMssa.Create();
         yield return BenchIsta.Create();
         yield return BenchModel.Create();
+        yield return BenchAllreduce.Create();
+        yield return BenchDataParallel.Create();
     }
 }

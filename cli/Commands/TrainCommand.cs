@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CrateIL.Cli.Distributed;
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
@@ -69,11 +70,14 @@ internal static class TrainCommand
             device, threads, seed, trainSize, valSize, workers, stream, augment, variant, dim, depth, heads, dataRate, grid, recipe,
         };
         models.AddTo(cmd);
+        var distributed = new DistributedOptions();
+        distributed.AddTo(cmd);
         // CliErrors turns data errors (e.g. Fashion-MNIST not installed) into one line and exit 2, divergence into exit 3.
-        cmd.SetAction(parse => CliErrors.Run(() => Train(parse)));
+        // Under mpirun (or --distributed) every rank runs the same body; DistributedRun aborts the job if one fails.
+        cmd.SetAction(parse => DistributedRun.Run(parse.GetValue(distributed.Distributed), world => CliErrors.Run(() => Train(parse, world))));
         return cmd;
 
-        int Train(ParseResult parse)
+        int Train(ParseResult parse, CrateIL.Distributed.MpiWorld? world)
         {
             bool jsonLines = parse.GetValue(json);
             // With --json, stdout carries only the JSON objects; the human-readable lines go to stderr.
@@ -132,10 +136,13 @@ internal static class TrainCommand
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train, info);
-            using var dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
+            using var dev = world is null ? DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads)) : DistributedRun.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
+            using var parallel = distributed.Create(parse, world);
+            options = options with { DataParallel = parallel };
             using var trainer = resumePath is null
                 ? new Trainer(config, train, validation, options, dev)
                 : Trainer.Resume(resumePath, train, validation, options, dev);
+            if (parallel is not null) info(parallel.Describe(dev));
             return TrainRun.Execute(trainer, config, dev.Spec, train.Count, validation.Count, jsonLines, parse.GetValue(logEvery),
                 () => ResumeCommand(parse, trainer.LastCheckpoint!));
         }
