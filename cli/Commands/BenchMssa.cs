@@ -27,7 +27,7 @@ internal static class BenchMssa
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("mssa", "Time the CRATE MSSA block (LN + MSSA + residual) forward and backward")
             { n, dim, heads, dimHead, batch, threads, device, iters, json };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int h = parse.GetValue(heads), d = parse.GetValue(dim), dh = parse.GetValue(dimHead);
             var r = Run(parse.GetValue(n), d, h, dh > 0 ? dh : d / h, parse.GetValue(batch), parse.GetValue(threads), parse.GetValue(device)!, parse.GetValue(iters));
@@ -37,7 +37,7 @@ internal static class BenchMssa
                 Console.WriteLine(FormattableString.Invariant(
                     $"MSSA block b{r.Batch} n{r.N} dim{r.Dim} heads{r.Heads} dh{r.DimHead} on {r.Device} ({r.Threads} threads): forward {r.ForwardMs:F2} ms, backward {r.BackwardMs:F2} ms (medians of {r.Iters}); {r.ForwardTflops:F3} / {r.BackwardTflops:F3} TFLOP/s nominal"));
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -47,7 +47,7 @@ internal static class BenchMssa
 
     internal static Result Run(int n, int dim, int heads, int dh, int batch, int threads, string spec, int iters)
     {
-        using var dev = DeviceRegistry.Open(spec, threads);
+        using var dev = CliErrors.OpenDevice(spec, threads);
         bool cpu = dev is CpuDevice;
         using var store = new ParameterStore();
         using var block = new MssaBlock(store, "transformer.layers.0.0.", dim, heads, dh);

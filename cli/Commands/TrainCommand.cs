@@ -120,7 +120,7 @@ internal static class TrainCommand
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train);
-            using var dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
+            using var dev = CliErrors.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
             using var trainer = resumePath is null
                 ? new Trainer(config, train, validation, options, dev)
                 : Trainer.Resume(resumePath, train, validation, options, dev);
