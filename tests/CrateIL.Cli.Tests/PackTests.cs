@@ -49,8 +49,8 @@ public class PackTests(ITestOutputHelper output)
             var clock = Stopwatch.StartNew();
             var (exit, log) = Dotnet(repo, scratch, TimeSpan.FromMinutes(20), "pack", filter, "-c", "Release", "-o", packages, "-nologo");
             output.WriteLine($"dotnet pack ({projects.Count} projects): exit {exit}, {clock.Elapsed.TotalSeconds:F0} s");
-            Skip.If(exit != 0 && (log.Contains("NU1301", StringComparison.Ordinal) || log.Contains("NU1101", StringComparison.Ordinal)),
-                "NuGet is unreachable, so packing cannot restore: " + log.Split('\n').First(l => l.Contains("NU1", StringComparison.Ordinal)).Trim());
+            if (exit != 0 && log.Split('\n').FirstOrDefault(l => l.Contains("NU1301", StringComparison.Ordinal) || l.Contains("NU1101", StringComparison.Ordinal)) is { } offline)
+                throw new SkipException("NuGet is unreachable, so packing cannot restore: " + offline.Trim());
             Assert.True(exit == 0, "dotnet pack failed:\n" + log);
 
             var packed = Directory.GetFiles(packages, "*.nupkg").ToDictionary(f => Nuspec(f).Id);
