@@ -54,7 +54,7 @@ public sealed class PthCheckpoint
             }
             using (zip)
             {
-                try { return Load(path, zip); }
+                try { return Load(path, zip, stream.Length); }
                 catch (InvalidDataException ex)
                 {
                     throw new CheckpointFormatException(path, $"corrupt zip entry: {ex.Message}", ex);
@@ -63,7 +63,7 @@ public sealed class PthCheckpoint
         }
     }
 
-    private static PthCheckpoint Load(string path, ZipArchive zip)
+    private static PthCheckpoint Load(string path, ZipArchive zip, long fileLength)
     {
         var pickleEntries = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)
             && e.FullName.IndexOf('/') == e.FullName.Length - "/data.pkl".Length).ToList();
@@ -79,7 +79,7 @@ public sealed class PthCheckpoint
         bool bigEndian = false;
         if (entries.TryGetValue(prefix + "byteorder", out var byteOrderEntry))
         {
-            string order = System.Text.Encoding.ASCII.GetString(ReadEntry(path, byteOrderEntry, 64)).Trim();
+            string order = System.Text.Encoding.ASCII.GetString(ReadEntry(path, byteOrderEntry, 64, fileLength)).Trim();
             bigEndian = order switch
             {
                 "little" => false,
@@ -98,19 +98,30 @@ public sealed class PthCheckpoint
             if (entry.Length != expected)
                 throw new CheckpointFormatException(path,
                     $"storage '{key}' ({dtype}, {numel} elements) needs {expected} bytes but its zip entry holds {entry.Length}");
-            return ReadEntry(path, entry, Array.MaxLength);
+            return ReadEntry(path, entry, Array.MaxLength, fileLength);
         }
 
-        byte[] pickle = ReadEntry(path, pickleEntry, MaxPickleBytes);
+        byte[] pickle = ReadEntry(path, pickleEntry, MaxPickleBytes, fileLength);
         var host = new TorchPickleHost(ReadStorage, bigEndian);
         var root = Unpickler.Load(pickle, $"{path}:{pickleEntry.FullName}", host);
         return new PthCheckpoint(path, root);
     }
 
-    private static byte[] ReadEntry(string path, ZipArchiveEntry entry, long limit)
+    /// <summary>Deflate's best case is about 1032:1, so no zip entry inflates further than that from its compressed bytes.</summary>
+    private const long MaxDeflateRatio = 1032;
+
+    /// <summary>
+    /// Reads a whole zip entry. Its recorded sizes come from the zip's directory and may lie: they are checked against the
+    /// file (the compressed bytes must fit in it, and cannot inflate more than deflate allows) before the buffer is allocated.
+    /// </summary>
+    private static byte[] ReadEntry(string path, ZipArchiveEntry entry, long limit, long fileLength)
     {
         if (entry.Length > limit)
             throw new CheckpointFormatException(path, $"zip entry '{entry.FullName}' is {entry.Length} bytes, over the {limit}-byte limit");
+        if (entry.CompressedLength > fileLength)
+            throw new CheckpointFormatException(path, $"zip entry '{entry.FullName}' claims {entry.CompressedLength} bytes in a {fileLength}-byte file");
+        if (entry.Length > Math.Max(entry.CompressedLength, 1) * MaxDeflateRatio)
+            throw new CheckpointFormatException(path, $"zip entry '{entry.FullName}' claims {entry.Length} bytes from {entry.CompressedLength} compressed bytes, more than deflate can produce");
         var bytes = new byte[entry.Length];
         using var stream = entry.Open();
         try { stream.ReadExactly(bytes); }

@@ -29,7 +29,7 @@ internal static class TensorDTypes
     };
 
     /// <summary>
-    /// Converts <paramref name="count"/> elements of <paramref name="dtype"/> starting at element
+    /// Converts <c>destination.Length</c> elements of <paramref name="dtype"/> starting at element
     /// <paramref name="first"/> of <paramref name="source"/> into float32, reading little-endian bytes
     /// (or big-endian when <paramref name="bigEndian"/> is set).
     /// </summary>

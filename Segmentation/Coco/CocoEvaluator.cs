@@ -182,7 +182,7 @@ public static class CocoEvaluator
                 }
                 catch (ArgumentException ex)
                 {
-                    throw new CocoFormatException(source, $"{what}: {ex.Message}");
+                    throw CocoFormatException.From(source, what, ex);
                 }
             }
             var key = (a.ImageId, a.CategoryId);
@@ -273,6 +273,7 @@ public static class CocoEvaluator
 
     private static void Fill(Array a, double v)
     {
+        if (a.Length == 0) return; // no categories (or no images): nothing to fill, and [0, 0, ...] does not exist
         if (a is double[,,,,] p5) { foreach (ref double x in System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p5[0, 0, 0, 0, 0], p5.Length)) x = v; return; }
         if (a is double[,,,] p4) { foreach (ref double x in System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref p4[0, 0, 0, 0], p4.Length)) x = v; }
     }

@@ -17,13 +17,81 @@ internal static class CocoJson
 
     internal static JsonDocument ParseDocument(byte[] utf8, string file)
     {
+        // JsonDocument checks UTF-8 only when a string is read (GetString then throws InvalidOperationException, deep
+        // inside evaluation): check the whole file once, so a bad byte is a format error naming its line.
+        if (FirstInvalidUtf8(utf8) is int bad)
+        {
+            int line = 1 + utf8.AsSpan(0, bad).Count((byte)'\n');
+            int column = bad - (utf8.AsSpan(0, bad).LastIndexOf((byte)'\n') + 1) + 1;
+            throw new CocoFormatException(file, $"invalid UTF-8 (line {line}, byte {column}: 0x{utf8[bad]:X2})");
+        }
         try
         {
-            return JsonDocument.Parse(utf8, DocOptions);
+            var doc = JsonDocument.Parse(utf8, DocOptions);
+            if (FirstUntranscodableEscape(utf8) is long at)
+            {
+                doc.Dispose();
+                int line = 1 + utf8.AsSpan(0, (int)at).Count((byte)'\n');
+                throw new CocoFormatException(file, $"invalid JSON (line {line}): a string escape is not text (an unpaired \\uD800-\\uDFFF surrogate)");
+            }
+            return doc;
         }
         catch (JsonException ex)
         {
             throw new CocoFormatException(file, $"invalid JSON (line {ex.LineNumber + 1}, byte {ex.BytePositionInLine + 1}): {ex.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Where a string or property name whose \u escapes do not decode to text (a lone surrogate such as \ud800) starts,
+    /// or null. JsonDocument accepts them and throws InvalidOperationException whenever such a name or string is read or
+    /// compared (TryGetProperty on the object holding it); finding them once up front keeps every later read safe. The scan
+    /// only runs when the file has a \uD8xx-\uDFxx escape at all.
+    /// </summary>
+    private static long? FirstUntranscodableEscape(ReadOnlySpan<byte> utf8)
+    {
+        bool any = false;
+        for (int i = utf8.IndexOf((byte)'\\'); i >= 0 && i + 3 < utf8.Length; )
+        {
+            if (utf8[i + 1] == (byte)'u' && (utf8[i + 2] | 0x20) == (byte)'d' && (utf8[i + 3] | 0x20) is >= (byte)'8' and (<= (byte)'9' or (>= (byte)'a' and <= (byte)'f')))
+            {
+                any = true;
+                break;
+            }
+            int next = utf8[(i + 2)..].IndexOf((byte)'\\');
+            i = next < 0 ? -1 : i + 2 + next;
+        }
+        if (!any) return null;
+        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { MaxDepth = DocOptions.MaxDepth });
+        Span<char> scratch = stackalloc char[256];
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName) || !reader.ValueIsEscaped) continue;
+            try
+            {
+                int length = reader.HasValueSequence ? checked((int)reader.ValueSequence.Length) : reader.ValueSpan.Length;
+                if (length <= scratch.Length) reader.CopyString(scratch);
+                else reader.GetString();
+            }
+            catch (InvalidOperationException)
+            {
+                return reader.TokenStartIndex;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>The offset of the first byte that does not start a valid UTF-8 sequence, or null.</summary>
+    private static int? FirstInvalidUtf8(ReadOnlySpan<byte> utf8)
+    {
+        if (System.Text.Unicode.Utf8.IsValid(utf8)) return null;
+        Span<char> scratch = stackalloc char[1024];
+        int offset = 0;
+        while (true)
+        {
+            var status = System.Text.Unicode.Utf8.ToUtf16(utf8[offset..], scratch, out int read, out _, replaceInvalidSequences: false);
+            offset += read;
+            if (status != System.Buffers.OperationStatus.DestinationTooSmall) return offset;
         }
     }
 

@@ -7,6 +7,10 @@ public class CocoFormatException(string file, string message) : Exception($"{fil
 {
     public string File { get; } = file;
     public string Problem { get; } = message;
+
+    /// <summary>An argument error from rasterising one annotation, reported for <paramref name="file"/> without .NET's "(Parameter 'name')".</summary>
+    internal static CocoFormatException From(string file, string what, ArgumentException e) =>
+        new(file, $"{what}: {(e.ParamName is { } n ? e.Message.Replace($" (Parameter '{n}')", "", StringComparison.Ordinal) : e.Message)}");
 }
 
 /// <summary>A COCO <c>images[]</c> entry.</summary>

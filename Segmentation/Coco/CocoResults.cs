@@ -27,7 +27,7 @@ public sealed class CocoResults
     public static CocoResults Parse(string json, CocoDataset groundTruth, string source = "<string>") =>
         Parse(System.Text.Encoding.UTF8.GetBytes(json), source, groundTruth);
 
-    private static CocoResults Parse(byte[] utf8, string file, CocoDataset gt)
+    internal static CocoResults Parse(byte[] utf8, string file, CocoDataset gt)
     {
         using var doc = CocoJson.ParseDocument(utf8, file);
         var r = new CocoJson.Reader(file);
@@ -84,7 +84,7 @@ public sealed class CocoResults
                 }
                 catch (ArgumentException ex)
                 {
-                    throw new CocoFormatException(file, $"{path}.segmentation: {ex.Message}");
+                    throw CocoFormatException.From(file, path + ".segmentation", ex);
                 }
                 a.Area = rle.Area;
                 a.Box ??= rle.ToBox();

@@ -241,9 +241,27 @@ public sealed class Rle : IEquatable<Rle>
         for (int j = 0; j < k; j++) total += Math.Max(Math.Abs((long)x[j] - x[j + 1]), Math.Abs((long)y[j] - y[j + 1])) + 1;
         if (total > 1 << 26)
             throw new ArgumentException($"polygon spans {total} sub-pixel steps; coordinates are far outside any image", nameof(xy));
-        var u = new int[total];
-        var v = new int[total];
-        int m = 0;
+        // The traced points are consumed as they are made (each needs only its predecessor), so memory is the kept
+        // boundary points, not the trace: a far-away vertex costs time bounded by the check above, never 2·4·total bytes.
+        var a = new List<uint>();
+        int pu = 0, pv = 0;
+        bool started = false;
+        void Trace(int uj, int vj)
+        {
+            bool keep = started && uj != pu;
+            int lu = pu, lv = pv;
+            (pu, pv, started) = (uj, vj, true);
+            if (!keep) return;
+            // Keep the points where the traced boundary crosses a pixel-centre column, downsampled to pixel coordinates.
+            double xd = uj < lu ? uj : uj - 1;
+            xd = (xd + .5) / scale - .5;
+            if (Math.Floor(xd) != xd || xd < 0 || xd > w - 1) return;
+            double yd = vj < lv ? vj : lv;
+            yd = (yd + .5) / scale - .5;
+            if (yd < 0) yd = 0; else if (yd > h) yd = h;
+            yd = Math.Ceiling(yd);
+            a.Add((uint)((int)xd * h + (int)yd));
+        }
         for (int j = 0; j < k; j++)
         {
             int xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1];
@@ -255,28 +273,14 @@ public sealed class Rle : IEquatable<Rle>
                 for (int d = 0; d <= dx; d++)
                 {
                     int t = flip ? dx - d : d;
-                    u[m] = t + xs; v[m] = (int)(ys + s * t + .5); m++;
+                    Trace(t + xs, (int)(ys + s * t + .5));
                 }
             else
                 for (int d = 0; d <= dy; d++)
                 {
                     int t = flip ? dy - d : d;
-                    v[m] = t + ys; u[m] = (int)(xs + s * t + .5); m++;
+                    Trace((int)(xs + s * t + .5), t + ys);
                 }
-        }
-        // Keep the points where the traced boundary crosses a pixel-centre column, downsampled to pixel coordinates.
-        var a = new List<uint>();
-        for (int j = 1; j < m; j++)
-        {
-            if (u[j] == u[j - 1]) continue;
-            double xd = u[j] < u[j - 1] ? u[j] : u[j] - 1;
-            xd = (xd + .5) / scale - .5;
-            if (Math.Floor(xd) != xd || xd < 0 || xd > w - 1) continue;
-            double yd = v[j] < v[j - 1] ? v[j] : v[j - 1];
-            yd = (yd + .5) / scale - .5;
-            if (yd < 0) yd = 0; else if (yd > h) yd = h;
-            yd = Math.Ceiling(yd);
-            a.Add((uint)((int)xd * h + (int)yd));
         }
         a.Add((uint)(h * w));
         a.Sort();

@@ -21,7 +21,7 @@ internal static class BenchCrf
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var cmd = new Command("crf", "Time the dense CRF (permutohedral lattice, mean field)");
         foreach (var o in new Option[] { size, labels, iters, threads, repeat, json }) cmd.Options.Add(o);
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int s = parse.GetValue(size), l = parse.GetValue(labels), it = parse.GetValue(iters), t = parse.GetValue(threads);
             int r = Math.Max(1, parse.GetValue(repeat));
@@ -62,7 +62,7 @@ internal static class BenchCrf
                 Console.WriteLine(string.Create(ci,
                     $"Dense CRF {s}×{s}, {l} labels, {it} iterations, {t} threads: {ms:F1} ms (mean field {inf:F1} ms; process CPU {cpuMs:F1} ms; bilateral lattice {vertices} vertices)"));
             return 0;
-        });
+        }));
         return cmd;
     }
 

@@ -27,19 +27,10 @@ internal static class BenchGemm
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("gemm", "Time SGEMM (GFLOP/s) and the FMA peak of the same CPU threads")
             { m, n, k, batch, threads, device, transA, transB, iters, json };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            Result r;
-            try
-            {
-                r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
+            var r = Run(parse.GetValue(m), parse.GetValue(n), parse.GetValue(k), parse.GetValue(batch), parse.GetValue(threads),
                 parse.GetValue(device)!, parse.GetValue(transA), parse.GetValue(transB), parse.GetValue(iters));
-            }
-            catch (Exception e) when (e is NotSupportedException or DeviceNotFoundException or ArgumentException)
-            {
-                Console.Error.WriteLine($"bench gemm: {e.Message}");
-                return 2;
-            }
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
@@ -54,7 +45,7 @@ internal static class BenchGemm
                     $"sgemm {r.Batch}x{r.M}x{r.N}x{r.K} {(r.TransA ? 'T' : 'N')}{(r.TransB ? 'T' : 'N')} on {r.Device} ({r.Threads} threads, kernel {r.Kernel}): {r.Ms:F3} ms best, {r.MsMedian:F3} ms median of {r.Iters} = {r.Gflops:F1} GFLOP/s best, {r.GflopsMedian:F1} median{peak}{cpuTime}"));
             }
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -64,7 +55,7 @@ internal static class BenchGemm
 
     internal static Result Run(int m, int n, int k, int batch, int threads, string spec, bool transA, bool transB, int iters)
     {
-        using var dev = DeviceRegistry.Open(spec, threads);
+        using var dev = CliErrors.OpenDevice(spec, threads);
         bool cpu = dev is CpuDevice;
         int[] aShape = transA ? [batch, k, m] : [batch, m, k], bShape = transB ? [batch, n, k] : [batch, k, n];
         using var a = dev.FromHost(Data(1, (long)batch * m * k), aShape);

@@ -32,7 +32,7 @@ internal static class BenchIsta
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("ista", "Time the ISTA block (LayerNorm + ISTA step) forward and backward")
             { n, dim, batch, threads, device, form, sth, seconds, json };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var r = Run(parse.GetValue(n), parse.GetValue(dim), parse.GetValue(batch), parse.GetValue(threads), parse.GetValue(device)!,
                 ParseForm(parse.GetValue(form)!), parse.GetValue(sth), parse.GetValue(seconds));
@@ -45,7 +45,7 @@ internal static class BenchIsta
                     $"ISTA block {r.Batch}x{r.N}x{r.Dim} ({r.Form}, {r.Threshold}) on {r.Device} ({r.Threads} threads): forward {r.ForwardMs:F3} ms, backward {r.BackwardMs:F3} ms, total {r.TotalMs:F3} ms (medians of {r.Iters}; best {r.ForwardBestMs:F3} / {r.BackwardBestMs:F3}{cpuTime})"));
             }
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -64,7 +64,7 @@ internal static class BenchIsta
     internal static Result Run(int n, int dim, int batch, int threads, string spec, IstaForm form, bool symmetric, double seconds)
     {
         if (n < 1 || dim < 1 || batch < 1) throw new ArgumentException("--n, --dim and --batch must be positive");
-        using var dev = DeviceRegistry.Open(spec, threads);
+        using var dev = CliErrors.OpenDevice(spec, threads);
         bool cpu = dev is CpuDevice;
         using var store = new ParameterStore();
         using var block = new IstaBlock(store, "transformer.layers.0.1.", dim,

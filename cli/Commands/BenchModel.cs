@@ -40,7 +40,7 @@ internal static class BenchModel
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("model", "Time a full CRATE training step (forward, backward, AdamW) or inference step")
             { model, patch, imageSize, classes, dim, depth, heads, batch, mode, threads, device, warmup, iters, json };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var config = MakeConfig(parse.GetValue(model)!, parse.GetValue(patch), parse.GetValue(imageSize), parse.GetValue(classes),
                 parse.GetValue(dim), parse.GetValue(depth), parse.GetValue(heads));
@@ -57,7 +57,7 @@ internal static class BenchModel
                     $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step"));
             }
             return 0;
-        });
+        }));
         return cmd;
     }
 
@@ -107,7 +107,7 @@ internal static class BenchModel
     internal static Result Run(CrateConfig config, string name, int batch, bool train, int threads, string spec, int warmup, int iters)
     {
         if (batch < 1 || iters < 1 || warmup < 0) throw new ArgumentException("--batch and --iters must be positive, --warmup not negative");
-        using var dev = DeviceRegistry.Open(spec, threads);
+        using var dev = CliErrors.OpenDevice(spec, threads);
         bool cpu = dev is CpuDevice;
         using var model = new CrateModel(config, dev, seed: 1);
         using var optimizer = new AdamW(model.Parameters, learningRate: 1e-4, weightDecay: 0.05);

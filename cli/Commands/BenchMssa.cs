@@ -68,7 +68,7 @@ internal static class BenchMssa
     /// <summary>Times each variant (fused symmetric attention or not; ignored off the CPU), alternating them step by step.</summary>
     internal static Result[] Run(int n, int dim, int heads, int dh, int batch, int threads, string spec, int iters, bool[] fusedVariants)
     {
-        using var dev = DeviceRegistry.Open(spec, threads);
+        using var dev = CliErrors.OpenDevice(spec, threads);
         bool cpu = dev is CpuDevice;
         int rows = batch * n, v = fusedVariants.Length;
         var stores = new ParameterStore[v];

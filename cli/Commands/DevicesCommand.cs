@@ -13,11 +13,11 @@ internal static class DevicesCommand
     {
         var json = new Option<bool>("--json") { Description = "Print the listing as JSON" };
         var cmd = new Command("devices", "List CPU (SIMD), CUDA, OpenCL and ILGPU-CPU devices, and which one is the default") { json };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var list = DeviceRegistry.List();
             string defaultSpec;
-            using (var d = DeviceRegistry.Open()) defaultSpec = d.Spec;
+            using (var d = CliErrors.OpenDevice(null)) defaultSpec = d.Spec;
             if (parse.GetValue(json))
             {
                 var payload = new
@@ -45,7 +45,7 @@ internal static class DevicesCommand
             }
             Console.WriteLine($"default: {defaultSpec} (override with {DeviceRegistry.DeviceVariable}=cpu|cuda|opencl|ilgpu-cpu[:index])");
             return 0;
-        });
+        }));
         return cmd;
     }
 }

@@ -23,7 +23,7 @@ internal static class InferCommand
             string modelPath = parse.GetValue(checkpoint)!.FullName, inputPath = parse.GetValue(input)!.FullName;
             string outputPath = parse.GetValue(output)!.FullName;
             var images = Npy.Read(inputPath);
-            using var dev = DeviceRegistry.Open(parse.GetValue(device));
+            using var dev = CliErrors.OpenDevice(parse.GetValue(device));
             // A plain model file or an epoch checkpoint of `crate train` (its optimizer.* tensors are skipped).
             using var model = TrainingCheckpoint.LoadModel(modelPath, dev);
             var c = model.Config;

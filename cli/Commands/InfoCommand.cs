@@ -8,6 +8,7 @@ using CrateIL.Crate.IO;
 using CrateIL.Crate.Models;
 using CrateIL.Imaging;
 using CrateIL.Nn.Layers;
+using CrateIL.Segmentation.Coco;
 
 namespace CrateIL.Cli.Commands;
 
@@ -125,19 +126,41 @@ internal static class CliErrors
             return 3;
         }
         catch (Exception e) when (e is CrateConfigException or CheckpointFormatException or NpyFormatException or DeviceNotFoundException
-                                      or DatasetException or ImageFormatException or IOException or UnauthorizedAccessException or ArgumentException)
+                                      or DatasetException or ImageFormatException or CocoFormatException or IOException
+                                      or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             Console.Error.WriteLine($"error: {OneLine(e)}");
             return 2;
         }
     }
 
-    /// <summary>The message as one line, without .NET's "(Parameter 'name')" suffix.</summary>
+    /// <summary>
+    /// Opens the device a command was asked for, naming where the request came from when it cannot be met:
+    /// <c>--device cuda: No device 'cuda' ...</c>, or <c>CRATEIL_DEVICE=cuda: ...</c> when the option was left out.
+    /// </summary>
+    public static Device OpenDevice(string? spec, int? cpuThreads = null)
+    {
+        try
+        {
+            return DeviceRegistry.Open(spec, cpuThreads);
+        }
+        catch (DeviceNotFoundException e)
+        {
+            string source = spec is not null
+                ? $"--device {spec}"
+                : $"{DeviceRegistry.DeviceVariable}={Environment.GetEnvironmentVariable(DeviceRegistry.DeviceVariable)}";
+            throw new DeviceNotFoundException($"{source}: {e.Message}");
+        }
+    }
+
+    /// <summary>The message as one line, without .NET's "(Parameter 'name')" suffix and "Actual value was" line.</summary>
     public static string OneLine(Exception e)
     {
-        string message = e is ArgumentException a && a.ParamName is { } name
-            ? a.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal)
-            : e.Message;
+        string message = e.Message;
+        if (e is ArgumentException { ParamName: { } name })
+            message = message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal);
+        if (e is ArgumentOutOfRangeException { ActualValue: { } actual })
+            message = message.Replace($"Actual value was {actual}.", $"(got {actual})", StringComparison.Ordinal);
         return string.Join(' ', message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 }

@@ -29,21 +29,15 @@ internal static class SelftestCommand
             { device, quick, json, threads };
         cmd.SetAction(parse =>
         {
-            if (parse.GetValue(threads) < 1)
+            // Only opening the device can fail on the user's account; a failure inside the checks is a bug to see whole.
+            Device? dev = null;
+            int exit = CliErrors.Run(() =>
             {
-                Console.Error.WriteLine("selftest: --threads must be at least 1");
-                return 2;
-            }
-            Device dev;
-            try
-            {
-                dev = DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads));
-            }
-            catch (Exception e) when (e is DeviceNotFoundException or ArgumentException or NotSupportedException)
-            {
-                Console.Error.WriteLine($"selftest: {e.Message.ReplaceLineEndings(" ")}");
-                return 2;
-            }
+                if (parse.GetValue(threads) < 1) throw new ArgumentException($"--threads {parse.GetValue(threads)}: must be at least 1");
+                dev = CliErrors.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
+                return 0;
+            });
+            if (dev is null) return exit;
             using (dev)
             {
                 var report = Run(dev, parse.GetValue(quick));

@@ -136,7 +136,7 @@ internal static class TrainCommand
             if (parse.GetValue(grid) is { } gridFile && validation is IMaskedDataset masked)
                 MaskedGrid.Save(masked, gridFile.FullName, 32, 8);
             if (parse.GetValue(dataRate)) MeasureDataRate(train, info);
-            using var dev = world is null ? DeviceRegistry.Open(parse.GetValue(device), parse.GetValue(threads)) : DistributedRun.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
+            using var dev = world is null ? CliErrors.OpenDevice(parse.GetValue(device), parse.GetValue(threads)) : DistributedRun.OpenDevice(parse.GetValue(device), parse.GetValue(threads));
             using var parallel = distributed.Create(parse, world);
             options = options with { DataParallel = parallel };
             using var trainer = resumePath is null

@@ -1,3 +1,4 @@
+using CrateIL.Cli.Commands;
 using System.Diagnostics;
 using System.Globalization;
 using CrateIL.Compute.Devices;
@@ -24,7 +25,7 @@ internal static class EmergeRunner
         if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any())
             throw new ArgumentException($"--out {output}: the folder exists and is not empty");
         var recipe = EmergeRecipes.For(settings.Budget, settings.Dataset, settings.Seed);
-        using var device = DeviceRegistry.Open(settings.Device, settings.Threads);
+        using var device = CliErrors.OpenDevice(settings.Device, settings.Threads);
         bool interactive = !settings.Json && !Console.IsOutputRedirected && !Console.IsErrorRedirected;
         Action<string> log = settings.Json ? Console.Error.WriteLine : Console.WriteLine;
         string staging = output.TrimEnd(Path.DirectorySeparatorChar) + ".partial-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);

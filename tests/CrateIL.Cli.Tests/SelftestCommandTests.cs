@@ -68,7 +68,7 @@ public class SelftestCommandTests
         Assert.Equal("", stdout);
         var lines = stderr.TrimEnd().Split('\n');
         Assert.Single(lines);
-        Assert.StartsWith("selftest: ", lines[0]);
+        Assert.StartsWith("error: --device ", lines[0]);
         Assert.DoesNotContain("   at ", stderr);
     }
 }

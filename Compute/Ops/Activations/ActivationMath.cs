@@ -86,7 +86,7 @@ internal static class ActivationMath
     }
 
     /// <summary>
-    /// Standard normal CDF Φ(x): ½ + ½·erf(x/√2) by the series near 0, else A&S 7.1.26 applied to erfc(|x|/√2); <paramref name="expHalfSquare"/> must be
+    /// Standard normal CDF Φ(x): ½ + ½·erf(x/√2) by the series near 0, else A&amp;S 7.1.26 applied to erfc(|x|/√2); <paramref name="expHalfSquare"/> must be
     /// e^(−x²/2) (shared with the density in the backward pass). The tail is computed directly, so Φ(x) for
     /// negative x has no cancellation.
     /// </summary>
@@ -118,7 +118,7 @@ internal static class ActivationMath
         return z * p;
     }
 
-    /// <summary>erf(x): Taylor series near 0, A&S 7.1.26 beyond (|error| ≤ 1.5e-7 plus float rounding).</summary>
+    /// <summary>erf(x): Taylor series near 0, A&amp;S 7.1.26 beyond (|error| ≤ 1.5e-7 plus float rounding).</summary>
     public static float Erf(float x)
     {
         float z = XMath.Abs(x);

@@ -154,7 +154,7 @@ internal static class GeluVector
 
     public static Vector256<float> ExpHalfSquare(Vector256<float> x) => Vector256.Exp(Vector256.Create(-0.5f) * x * x);
 
-    /// <summary>erf(x) by A&S 7.1.26 (vector form of <see cref="ActivationMath.Erf"/>): erf(x) = 2Φ(x√2) − 1.</summary>
+    /// <summary>erf(x) by A&amp;S 7.1.26 (vector form of <see cref="ActivationMath.Erf"/>): erf(x) = 2Φ(x√2) − 1.</summary>
     public static Vector256<float> Erf(Vector256<float> x)
     {
         var one = Vector256<float>.One;

@@ -43,7 +43,7 @@ internal static class DropoutHash
         return x;
     }
 
-    /// <summary><see cref="Hash"/> of eight consecutive indices.</summary>
+    /// <summary><see cref="Hash(uint, uint, uint)"/> of eight consecutive indices.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<uint> Hash(Vector256<uint> index, Vector256<uint> k0, Vector256<uint> k1)
     {
