@@ -182,6 +182,24 @@ public sealed class ImageCommandsTests(ITestOutputHelper output) : IDisposable
         AssertOneLineError(Crate("eval", "--checkpoint", path, "--data", "shapes", "--limit", "0"), "--limit 0");
     }
 
+    [Fact]
+    public void Eval_Shapes_ReproducesCrateTrainsHeldOutTop1()
+    {
+        // crate train evaluates --val-size held-out images from seed·2 + 2 with the checkpoint's normalisation; eval --data
+        // shapes --count of the same size must find exactly the top-1 the training run logged for that checkpoint.
+        string dir = _fx.Combine("trained");
+        var train = Crate("train", "--data", "shapes", "--epochs", "1", "--train-size", "64", "--val-size", "40", "--batch", "32",
+            "--dim", "32", "--depth", "1", "--heads", "2", "--seed", "5", "--out", dir, "--device", "cpu", "--threads", "1", "--workers", "0");
+        Assert.Equal(0, train.Code);
+        using var log = JsonDocument.Parse(File.ReadLines(Path.Combine(dir, "metrics.jsonl")).Last());
+        double logged = log.RootElement.GetProperty("top1").GetDouble();
+        var r = Crate("eval", "--checkpoint", Path.Combine(dir, "epoch-0001.safetensors"), "--data", "shapes", "--count", "40", "--seed", "5", "--json", "--device", "cpu");
+        Assert.Equal(0, r.Code);
+        using var json = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(logged, json.RootElement.GetProperty("top1").GetDouble(), 12);
+        Assert.Equal(ShapesInClutter.ShapeCount, json.RootElement.GetProperty("per_class").GetArrayLength()); // crate train stored the names
+    }
+
     // ---------------------------------------------------------------- attention
 
     [Theory]
