@@ -18,7 +18,7 @@ internal static class InferCommand
     public static Command Create()
     {
         var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors checkpoint (crate train or crate import)", Required = true };
-        var images = new Option<string?>("--images") { Description = "Photos: a file, a directory or a glob (dir/*.jpg); JPEG, PNG, BMP, GIF, WebP" };
+        var images = new Option<string?>("--images") { Description = "Photos: a file, a directory or a glob (dir/*.jpg); JPEG, PNG, BMP, WebP, …" };
         var top = new Option<int>("--top") { Description = "--images: the most probable classes shown per image", DefaultValueFactory = _ => 5 };
         var input = new Option<FileInfo?>("--input") { Description = "Instead of --images: images .npy [B, C, H, W] (normalised float32, NCHW)" };
         var output = new Option<FileInfo?>("--output") { Description = "With --input: logits .npy [B, classes] (float32)" };

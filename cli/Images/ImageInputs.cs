@@ -1,4 +1,5 @@
 using System.Globalization;
+using CrateIL.Crate.Data;
 
 namespace CrateIL.Cli.Images;
 
@@ -9,8 +10,11 @@ namespace CrateIL.Cli.Images;
 /// </summary>
 internal static class ImageInputs
 {
-    /// <summary>File extensions read from a directory (Skia decodes these); a single named file may have any extension.</summary>
-    public static IReadOnlyList<string> Extensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"];
+    /// <summary>
+    /// File extensions read from a directory: the ImageFolder dataset's (<see cref="ImageFolderDataset.Extensions"/>), so
+    /// a folder means the same files to <c>crate train</c> and to these commands; a single named file may have any extension.
+    /// </summary>
+    public static IReadOnlyList<string> Extensions => ImageFolderDataset.Extensions;
 
     /// <summary>
     /// The image files <paramref name="fileDirOrGlob"/> names, sorted ordinally by full path (stable across file systems);
@@ -47,8 +51,7 @@ internal static class ImageInputs
     }
 
     /// <summary>Whether a file name has one of <see cref="Extensions"/> (case-insensitive).</summary>
-    public static bool IsImageName(string path) =>
-        Extensions.Contains(Path.GetExtension(path).ToLowerInvariant(), StringComparer.Ordinal);
+    public static bool IsImageName(string path) => ImageFolderDataset.IsImageFile(path);
 
     /// <summary>
     /// A distinct output name per input file for <paramref name="files"/> (in order): the file's stem, or, when two inputs
