@@ -75,7 +75,7 @@ internal static unsafe class SymmetricAttentionCpu
     [ThreadStatic] private static Workspace? t_workspace;
 
     /// <summary>
-    /// Units u = b·heads + h are claimed one at a time from <see cref="Saved.Next"/> by every thread that runs a chunk
+    /// Units u = b·heads + h are claimed one at a time from <c>Saved.Next</c> by every thread that runs a chunk
     /// (run it with one chunk per thread): a thread that other processes slow down simply takes fewer units.
     /// </summary>
     public readonly struct ForwardKernel(int units, int heads, int dh, int n, float scale, HeadColumns w, HeadColumns o, Saved saved) : IRangeKernel
