@@ -7,6 +7,7 @@ using CrateIL.Crate.Training;
 using CrateIL.Crate.IO;
 using CrateIL.Crate.Models;
 using CrateIL.Nn.Layers;
+using CrateIL.Segmentation.Imaging;
 
 namespace CrateIL.Cli.Commands;
 
@@ -124,7 +125,7 @@ internal static class CliErrors
             return 3;
         }
         catch (Exception e) when (e is CrateConfigException or CheckpointFormatException or NpyFormatException or DeviceNotFoundException
-                                      or DatasetException or IOException or UnauthorizedAccessException or ArgumentException)
+                                      or DatasetException or ImageFormatException or IOException or UnauthorizedAccessException or ArgumentException)
         {
             Console.Error.WriteLine($"error: {OneLine(e)}");
             return 2;
