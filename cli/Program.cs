@@ -19,6 +19,7 @@ public static class Program
         root.Subcommands.Add(SelftestCommand.Create());
         root.Subcommands.Add(CrfCommand.Create());
         root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(MaskCutCommand.Create());
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && args.Length > 0)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CrateIL.Crate.IO;
 using CrateIL.Segmentation.Imaging;
+using CrateIL.Segmentation.Voc;
 
 namespace CrateIL.Cli.Commands;
 
@@ -96,8 +97,8 @@ internal static class SegmentationInputs
 }
 
 /// <summary>
-/// The image decoding errors (<see cref="ImageFormatException"/>, <see cref="PngFormatException"/>) as the
-/// <see cref="IOException"/> that <see cref="CliErrors.Run"/> reports in one line with exit code 2.
+/// The label-file errors <see cref="CliErrors.Run"/> does not know (<see cref="PngFormatException"/>,
+/// <see cref="VocFormatException"/>) as the <see cref="IOException"/> it reports in one line with exit code 2.
 /// </summary>
 internal static class SegmentationErrors
 {
@@ -107,7 +108,7 @@ internal static class SegmentationErrors
         {
             return action();
         }
-        catch (Exception e) when (e is ImageFormatException or PngFormatException)
+        catch (Exception e) when (e is PngFormatException or VocFormatException)
         {
             throw new IOException(e.Message, e);
         }
