@@ -134,7 +134,7 @@ internal static class MaskCutCommand
                 var obj = cut.Objects[o];
                 if (obj.IsEmpty)
                 {
-                    rejected.Add($"cut {o}: {(obj.Rejection == MaskCutRejection.None ? "empty" : Describe(obj.Rejection))}");
+                    rejected.Add($"cut {o}: {(obj.Rejection == MaskCutRejection.None ? "nothing left after removing earlier masks" : Describe(obj.Rejection))}");
                     continue;
                 }
                 var bipartition = cut.PixelMask(o, s, s);
