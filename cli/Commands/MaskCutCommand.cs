@@ -33,7 +33,7 @@ internal static class MaskCutCommand
         var crf = new Option<bool>("--crf") { Description = "Refine every mask with CutLER's dense CRF (and drop those whose refined mask has IoU < 0.5 with the cut)" };
         var tau = new Option<double>("--tau") { Description = "Affinity threshold on the cosine similarity of the key features", DefaultValueFactory = _ => 0.15 };
         var n = new Option<int>("--n") { Description = "Normalized cuts (objects sought) per image", DefaultValueFactory = _ => 3 };
-        var size = new Option<int>("--size") { Description = "Side of the square the photo is resized to (a multiple of the patch size; positions are resampled)", DefaultValueFactory = _ => 480 };
+        var size = new Option<int?>("--size") { Description = "Side of the square the photo is resized to, a multiple of the patch size (positions are resampled); default CutLER's 480, at most 60 patches a side" };
         var png = new Option<DirectoryInfo?>("--png") { Description = "Write <stem>.png per photo: every mask in its own colour with an outline, over the photo" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (cpu device, MaskCut, CRF)", DefaultValueFactory = _ => Environment.ProcessorCount };
@@ -42,13 +42,14 @@ internal static class MaskCutCommand
             { checkpoint, images, output, crf, tau, n, size, png, device, threads, json };
         cmd.SetAction(parse => CliErrors.Run(() => SegmentationErrors.Run(() =>
         {
-            var settings = new MaskCutSettings(parse.GetValue(tau), parse.GetValue(n), parse.GetValue(size), parse.GetValue(crf), parse.GetValue(threads));
+            var settings = new MaskCutSettings(parse.GetValue(tau), parse.GetValue(n), parse.GetValue(size) ?? DefaultSize, parse.GetValue(crf), parse.GetValue(threads));
             settings.Validate();
             var files = ImageInputs.Expand(parse.GetValue(images)!);
             string outPath = parse.GetValue(output)!.FullName;
             string? pngDir = parse.GetValue(png)?.FullName;
             using var dev = DeviceRegistry.Open(parse.GetValue(device), settings.Threads);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
+            if (parse.GetValue(size) is null) settings = settings with { Size = DefaultSizeFor(model.Config.PatchSize) };
             var report = Run(model, files, settings, outPath, pngDir, parse.GetValue(images)!);
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(report, SegmentationJson.Options));
@@ -64,6 +65,16 @@ internal static class MaskCutCommand
         })));
         return cmd;
     }
+
+    /// <summary>CutLER's fixed_size.</summary>
+    internal const int DefaultSize = 480;
+
+    /// <summary>
+    /// The default input side for a patch size: CutLER's 480, but at most 60 patches a side (CutLER's 480/8 grid).
+    /// A patch-4 model at 480 would have 14 400 tokens: its attention alone is heads·N² floats (3.3 GB for 4 heads),
+    /// and a run on one photo did not finish in 5 minutes on 2 cores.
+    /// </summary>
+    internal static int DefaultSizeFor(int patch) => Math.Min(DefaultSize, 60 * patch);
 
     private static string Box(double[] b) => string.Create(CultureInfo.InvariantCulture, $"[{b[0]:0.#}, {b[1]:0.#}, {b[2]:0.#}, {b[3]:0.#}]");
 

@@ -1,5 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
+using CrateIL.Cli.Commands;
+using CrateIL.Compute.Devices;
+using CrateIL.Crate.Models;
 using CrateIL.Segmentation.Coco;
 using CrateIL.Segmentation.Imaging;
 using Xunit;
@@ -105,6 +108,24 @@ public class MaskCutCommandTests(ITestOutputHelper output)
             Assert.Equal(3, found.Count + img.GetProperty("rejected").GetArrayLength());
             CheckOverlay(png, photos[i], found);
         }
+    }
+
+    [Fact]
+    public void DefaultSize_IsCutLers480_AtMost60PatchesASide()
+    {
+        Assert.Equal([240, 480, 480, 480], new[] { 4, 8, 16, 32 }.Select(MaskCutCommand.DefaultSizeFor));
+        // Without --size, a patch-16 model sees 480² (30×30 patches), as CutLER's ViT-S/16.
+        using var fx = new ImageFixtures();
+        string checkpoint = fx.Combine("patch16.safetensors");
+        using (var cpu = DeviceRegistry.Open("cpu", 1))
+        using (var model = new CrateModel(ImageFixtures.Config(CrateVariant.Crate) with { PatchSize = 16, Depth = 1 }, cpu, seed: 2))
+            CrateCheckpoint.Save(model, checkpoint);
+        var run = Crate("maskcut", "--checkpoint", checkpoint, "--images", fx.Combine("photos", "wide.png"), "--out", fx.Combine("r.json"),
+            "--n", "1", "--device", "cpu", "--threads", "2", "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using var json = JsonDocument.Parse(run.Out);
+        Assert.Equal((480, 30), (json.RootElement.GetProperty("size").GetInt32(), json.RootElement.GetProperty("grid").GetInt32()));
+        output.WriteLine($"one photo at 480² (30×30 patches): {json.RootElement.GetProperty("seconds").GetDouble()} s");
     }
 
     [SkippableFact]
