@@ -14,6 +14,9 @@ public static class Program
         root.Subcommands.Add(InfoCommand.Create());
         root.Subcommands.Add(ImportCommand.Create());
         root.Subcommands.Add(InferCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(AttentionCommand.Create());
+        root.Subcommands.Add(PcaCommand.Create());
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EmergeCommand.Create());
         root.Subcommands.Add(SelftestCommand.Create());

@@ -94,7 +94,7 @@ internal sealed class ModelOptions
         }
     }
 
-    private static (int Height, int Width) ParseImageSize(string text)
+    internal static (int Height, int Width) ParseImageSize(string text, string option = "--image-size")
     {
         var parts = text.Split('x', 'X', '×');
         if (parts.Length is 1 or 2 && parts.All(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
@@ -102,7 +102,7 @@ internal sealed class ModelOptions
             int h = int.Parse(parts[0], CultureInfo.InvariantCulture);
             return (h, parts.Length == 2 ? int.Parse(parts[1], CultureInfo.InvariantCulture) : h);
         }
-        throw new ArgumentException($"--image-size '{text}' is not N or HxW");
+        throw new ArgumentException($"{option} '{text}' is not N or HxW");
     }
 }
 

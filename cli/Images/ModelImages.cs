@@ -72,11 +72,17 @@ internal sealed class ModelImageBatch
     public float[] Pixels { get; }
 
     /// <summary>A new tensor [B, C, H, W] on <paramref name="device"/> holding <see cref="Pixels"/> (the caller disposes it).</summary>
-    public Tensor Upload(Device device)
+    public Tensor Upload(Device device) => Upload(device, 0, Count);
+
+    /// <summary>Images [<paramref name="first"/>, <paramref name="first"/> + <paramref name="count"/>) as a new tensor on <paramref name="device"/>.</summary>
+    public Tensor Upload(Device device, int first, int count)
     {
         ArgumentNullException.ThrowIfNull(device);
-        var t = device.Allocate(Count, Channels, Height, Width);
-        t.CopyFrom(Pixels);
+        if (first < 0 || count < 1 || first + count > Count)
+            throw new ArgumentOutOfRangeException(nameof(count), $"images [{first}, {first + count}) of a batch of {Count}");
+        int per = Channels * Height * Width;
+        var t = device.Allocate(count, Channels, Height, Width);
+        t.CopyFrom(Pixels.AsSpan(first * per, count * per));
         return t;
     }
 }

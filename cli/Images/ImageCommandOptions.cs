@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using CrateIL.Cli.Commands;
+using CrateIL.Compute.Devices;
+
+namespace CrateIL.Cli.Images;
+
+/// <summary>
+/// The options every image command shares — <c>--device</c>, <c>--threads</c>, <c>--seed</c>, <c>--json</c> — and
+/// <c>--size</c> for the commands that may look at a larger grid than the model was trained on.
+/// </summary>
+internal sealed class ImageCommandOptions
+{
+    public Option<string?> Device { get; } = new("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU worker threads (cpu device; also PCA)" };
+    public Option<int> Seed { get; } = new("--seed") { Description = "Seed of generated data (eval --data shapes)", DefaultValueFactory = _ => 0 };
+    public Option<bool> Json { get; } = new("--json") { Description = "Print one JSON document on stdout instead of text" };
+
+    /// <summary>Serializer settings of every <c>--json</c> document: snake_case names, indented, non-ASCII kept readable.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Device);
+        command.Options.Add(Threads);
+        command.Options.Add(Seed);
+        command.Options.Add(Json);
+    }
+
+    /// <summary>The device named by <c>--device</c> with <c>--threads</c> CPU workers.</summary>
+    public Device OpenDevice(ParseResult parse)
+    {
+        int? threads = parse.GetValue(Threads);
+        if (threads is < 1) throw new ArgumentException($"--threads {threads} must be at least 1");
+        return DeviceRegistry.Open(parse.GetValue(Device), threads);
+    }
+
+    /// <summary>Worker threads for host-side numerics (PCA): <c>--threads</c>, or 2.</summary>
+    public int HostThreads(ParseResult parse) => parse.GetValue(Threads) ?? 2;
+
+    /// <summary>An optional <c>--size N|HxW</c> option: the model input size (default: the trained size).</summary>
+    public static Option<string?> SizeOption() => new("--size")
+    {
+        Description = "Input size N or HxW, a multiple of the patch (default: the trained size; larger sizes give finer maps, positions are resampled bicubically)",
+    };
+
+    /// <summary>The parsed <c>--size</c>, or null for the trained size.</summary>
+    public static (int Height, int Width)? Size(ParseResult parse, Option<string?> option) =>
+        parse.GetValue(option) is string s ? ModelOptions.ParseImageSize(s, "--size") : null;
+
+    public static void WriteJson<T>(T document) => Console.WriteLine(JsonSerializer.Serialize(document, JsonOptions));
+}
