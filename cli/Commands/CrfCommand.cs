@@ -1,8 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
-using CrateIL.Crate.IO;
+using CrateIL.Cli.Images;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Crf;
 using CrateIL.Segmentation.Imaging;
@@ -31,13 +30,12 @@ internal static class CrfCommand
         var overlay = new Option<FileInfo?>("--overlay") { Description = "Also write the photo with the input mask's outline (magenta) and the refined mask (cyan fill + outline)" };
         var iterations = new Option<int>("--iterations") { Description = "Mean-field iterations (CutLER: 10)", DefaultValueFactory = _ => CrfSettings.CutLer.Iterations };
         var fillHoles = new Option<bool>("--fill-holes") { Description = "Fill holes of the refined mask (4-connectivity), as maskcut.py does after the CRF" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var json = new Option<bool>("--json") { Description = "Print one JSON document" };
+        var common = new ImageCommandOptions();
         var cmd = new Command("crf", "Refine a (soft or binary) mask with CutLER's dense CRF over the photo")
-            { image, mask, output, overlay, iterations, fillHoles, threads, json };
+            { image, mask, output, overlay, iterations, fillHoles, common.Threads, common.Json };
         cmd.SetAction(parse => CliErrors.Run(() => SegmentationErrors.Run(() =>
         {
-            int iters = parse.GetValue(iterations), t = parse.GetValue(threads);
+            int iters = parse.GetValue(iterations), t = common.HostThreads(parse);
             if (iters < 0) throw new ArgumentException($"--iterations {iters} must be non-negative");
             if (t < 1) throw new ArgumentException($"--threads {t} must be at least 1");
             string imagePath = parse.GetValue(image)!.FullName, maskPath = parse.GetValue(mask)!.FullName, outPath = parse.GetValue(output)!.FullName;
@@ -60,8 +58,8 @@ internal static class CrfCommand
 
             var result = new CrfResult("crf", imagePath, maskPath, outPath, overlayPath, photo.Width, photo.Height, mw, mh, iters,
                 parse.GetValue(fillHoles), BinaryMasks.Count(before), BinaryMasks.Count(refined), Round(BinaryMasks.Iou(before, refined)), Math.Round(ms, 1));
-            if (parse.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(result, SegmentationJson.Options));
+            if (parse.GetValue(common.Json))
+                ImageCommandOptions.WriteJson(result);
             else
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"{photo.Width}×{photo.Height}: mask area {result.InputArea} → {result.OutputArea} px (IoU {result.Iou:F3}), {iters} iterations in {ms:F0} ms → {outPath}{(overlayPath is null ? "" : ", " + overlayPath)}"));

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
+using CrateIL.Cli.Images;
 using CrateIL.Crate.Checkpoints;
 using CrateIL.Crate.Models;
 using CrateIL.Crate.Training;
@@ -20,7 +20,7 @@ internal static class ExportCommand
     {
         var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors model or training checkpoint (crate train, crate import)", Required = true };
         var output = new Option<FileInfo>("--output", "-o") { Description = "The model-only .safetensors file to write", Required = true };
-        var json = new Option<bool>("--json") { Description = "Print one JSON document (keys, dropped tensors, metadata)" };
+        var json = new ImageCommandOptions().Json;
         var cmd = new Command("export", "Write a model-only safetensors file with the official key names (optimizer state and training metadata dropped)")
             { checkpoint, output, json };
         cmd.SetAction(parse => CliErrors.Run(() =>
@@ -29,7 +29,7 @@ internal static class ExportCommand
             var result = Export(source, target);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(result, SegmentationJson.Options));
+                ImageCommandOptions.WriteJson(result);
                 return 0;
             }
             Console.WriteLine($"model: {result.Model}");

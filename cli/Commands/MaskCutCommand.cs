@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using CrateIL.Cli.Images;
-using CrateIL.Compute.Devices;
 using CrateIL.Crate.Models;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Coco;
@@ -35,24 +33,23 @@ internal static class MaskCutCommand
         var n = new Option<int>("--n") { Description = "Normalized cuts (objects sought) per image", DefaultValueFactory = _ => 3 };
         var size = new Option<int?>("--size") { Description = "Side of the square the photo is resized to, a multiple of the patch size (positions are resampled); default CutLER's 480, at most 60 patches a side" };
         var png = new Option<DirectoryInfo?>("--png") { Description = "Write <stem>.png per photo: every mask in its own colour with an outline, over the photo" };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (cpu device, MaskCut, CRF)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var json = new Option<bool>("--json") { Description = "Print one JSON document (per-image masks, files written)" };
+        var common = new ImageCommandOptions();
         var cmd = new Command("maskcut", "MaskCut pseudo-masks (CutLER) from a CRATE checkpoint's key features, as COCO results with optional CRF and overlays")
-            { checkpoint, images, output, crf, tau, n, size, png, device, threads, json };
+            { checkpoint, images, output, crf, tau, n, size, png, common.Device, common.Threads, common.Json };
         cmd.SetAction(parse => CliErrors.Run(() => SegmentationErrors.Run(() =>
         {
-            var settings = new MaskCutSettings(parse.GetValue(tau), parse.GetValue(n), parse.GetValue(size) ?? DefaultSize, parse.GetValue(crf), parse.GetValue(threads));
+            // --threads also drives MaskCut's graph operator and the CRF (default 2, as the other image commands' host numerics).
+            var settings = new MaskCutSettings(parse.GetValue(tau), parse.GetValue(n), parse.GetValue(size) ?? DefaultSize, parse.GetValue(crf), common.HostThreads(parse));
             settings.Validate();
             var files = ImageInputs.Expand(parse.GetValue(images)!);
             string outPath = parse.GetValue(output)!.FullName;
             string? pngDir = parse.GetValue(png)?.FullName;
-            using var dev = DeviceRegistry.Open(parse.GetValue(device), settings.Threads);
+            using var dev = common.OpenDevice(parse);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
             if (parse.GetValue(size) is null) settings = settings with { Size = DefaultSizeFor(model.Config.PatchSize) };
             var report = Run(model, files, settings, outPath, pngDir, parse.GetValue(images)!);
-            if (parse.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(report, SegmentationJson.Options));
+            if (parse.GetValue(common.Json))
+                ImageCommandOptions.WriteJson(report);
             else
             {
                 foreach (var img in report.PerImage)

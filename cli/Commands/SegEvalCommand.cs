@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using CrateIL.Cli.Images;
-using CrateIL.Compute.Devices;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Imaging;
 using CrateIL.Segmentation.MaskCut;
@@ -35,30 +33,26 @@ internal static class SegEvalCommand
         var voc = new Option<DirectoryInfo>("--voc") { Description = "A VOC-layout folder: JPEGImages/, SegmentationClass/ (or SegmentationClassPNG/), optional ImageSets/Segmentation/<split>.txt", Required = true };
         var split = new Option<string?>("--split") { Description = "ImageSets/Segmentation/<split>.txt to use (default: val when that list exists, else every image with a class mask)" };
         var layer = new Option<string?>("--layer") { Description = "The layer whose attention is scored: an index from 0, or 'all' (default: the last layer)" };
-        var size = new Option<int?>("--size") { Description = "Input side in pixels, a multiple of the patch (default: the trained size); positions are resampled" };
+        var size = ImageCommandOptions.SizeOption();
         var top = new Option<double>("--top") { Description = "Eq. 13 head masks: the top fraction P of each head's patches", DefaultValueFactory = _ => AttentionThreshold.PaperTopFraction };
         var mass = new Option<double>("--mass") { Description = "Confusion-matrix prediction: DINO's mass threshold on the mean-over-heads map", DefaultValueFactory = _ => AttentionThreshold.DinoMass };
         var png = new Option<FileInfo?>("--png") { Description = "Write a figure (first 12 images): ground truth, mean attention with a colour scale, the prediction" };
-        var device = new Option<string?>("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
-        var threads = new Option<int>("--threads") { Description = "CPU threads (cpu device)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var json = new Option<bool>("--json") { Description = "Print one JSON document" };
+        var common = new ImageCommandOptions();
         var cmd = new Command("segeval", "Coarse-segmentation mIoU of a checkpoint's attention on VOC-layout data (Eq. 13–14 best head per class, and the confusion-matrix mIoU)")
-            { checkpoint, voc, split, layer, size, top, mass, png, device, threads, json };
+            { checkpoint, voc, split, layer, size, top, mass, png, common.Device, common.Threads, common.Json };
         cmd.SetAction(parse => CliErrors.Run(() => SegmentationErrors.Run(() =>
         {
             double p = parse.GetValue(top), t = parse.GetValue(mass);
-            int th = parse.GetValue(threads);
             if (!(p > 0 && p <= 1)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--top {p} must be in (0, 1]"));
             if (!(t > 0 && t <= 1)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--mass {t} must be in (0, 1]"));
-            if (th < 1) throw new ArgumentException($"--threads {th} must be at least 1");
             string root = parse.GetValue(voc)!.FullName;
             var (dataset, splitName) = OpenVoc(root, parse.GetValue(split));
-            using var dev = DeviceRegistry.Open(parse.GetValue(device), th);
+            var inputSize = ImageCommandOptions.Size(parse, size);
+            using var dev = common.OpenDevice(parse);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
             var layers = ParseLayers(parse.GetValue(layer), model.Config.Depth);
-            int? side = parse.GetValue(size);
-            var report = Run(model, dataset, splitName, layers, side is int s ? (s, s) : null, p, t, parse.GetValue(png)?.FullName);
-            if (parse.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(report, SegmentationJson.Options));
+            var report = Run(model, dataset, splitName, layers, inputSize, p, t, parse.GetValue(png)?.FullName);
+            if (parse.GetValue(common.Json)) ImageCommandOptions.WriteJson(report);
             else Print(report);
             return 0;
         })));
@@ -92,7 +86,7 @@ internal static class SegEvalCommand
 
     internal sealed record ImageScore(string Id, int Width, int Height, int[] Classes, IReadOnlyList<double?> HeadwiseMiou, IReadOnlyList<double?> Jaccard);
 
-    internal sealed record SegEvalReport(string Command, string Checkpoint, string Model, string Voc, string Split, int Images, int Size, int Grid,
+    internal sealed record SegEvalReport(string Command, string Checkpoint, string Model, string Voc, string Split, int Images, int Height, int Width, int GridRows, int GridCols,
         string HeadMasks, string Prediction, bool BackgroundInEq14, double Seconds, IReadOnlyList<LayerScore> Layers, IReadOnlyList<ImageScore> PerImage, string? Png);
 
     private static double? Finite(double v) => double.IsFinite(v) ? Math.Round(v, 6) : null;
@@ -181,7 +175,7 @@ internal static class SegEvalCommand
                 Finite(cm.MeanIou()), Finite(cm.PixelAccuracy()), Finite(jaccardCount[li] == 0 ? double.NaN : jaccardSum[li] / jaccardCount[li])));
         }
         if (figure is not null) SegmentationInputs.SavePng(pngPath!, figure.Render());
-        return new SegEvalReport("segeval", model.Path, config.ToString(), dataset.Root, splitName, dataset.Samples.Count, config.ImageHeight, gh,
+        return new SegEvalReport("segeval", model.Path, config.ToString(), dataset.Root, splitName, dataset.Samples.Count, config.ImageHeight, config.ImageWidth, gh, gw,
             string.Create(CultureInfo.InvariantCulture, $"each head's top {top:0.###} of patches (Eq. 13), best head per class"),
             string.Create(CultureInfo.InvariantCulture, $"mean over heads, DINO mass {mass:0.###}, as foreground"),
             true, Math.Round(clock.Elapsed.TotalSeconds, 2), scores, perImage, pngPath);
@@ -220,7 +214,7 @@ internal static class SegEvalCommand
     {
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"model: {r.Model}");
-        Console.WriteLine(string.Create(ci, $"data: {r.Voc}, split {r.Split}: {r.Images} images at {r.Size}² ({r.Grid}×{r.Grid} patches)"));
+        Console.WriteLine(string.Create(ci, $"data: {r.Voc}, split {r.Split}: {r.Images} images at {r.Height}×{r.Width} ({r.GridRows}×{r.GridCols} patches)"));
         Console.WriteLine($"Eq. 13–14 head masks: {r.HeadMasks}; confusion matrix: {r.Prediction}");
         static string F(double? v) => v is double d ? d.ToString("F4", CultureInfo.InvariantCulture) : "n/a";
         foreach (var l in r.Layers)

@@ -56,7 +56,8 @@ public class SegEvalCommandTests(ITestOutputHelper output)
         var r = json.RootElement;
         Assert.Equal("segeval", r.GetProperty("command").GetString());
         Assert.Equal("val", r.GetProperty("split").GetString());
-        Assert.Equal((2, 48, 6), (r.GetProperty("images").GetInt32(), r.GetProperty("size").GetInt32(), r.GetProperty("grid").GetInt32()));
+        Assert.Equal((2, 48, 48, 6, 6), (r.GetProperty("images").GetInt32(), r.GetProperty("height").GetInt32(), r.GetProperty("width").GetInt32(),
+            r.GetProperty("grid_rows").GetInt32(), r.GetProperty("grid_cols").GetInt32()));
         var perImage = r.GetProperty("per_image").EnumerateArray().ToArray();
         Assert.Equal(["a", "bb"], perImage.Select(i => i.GetProperty("id").GetString()));
         Assert.Equal([0, 15], perImage[0].GetProperty("classes").EnumerateArray().Select(v => v.GetInt32()));
@@ -111,7 +112,7 @@ public class SegEvalCommandTests(ITestOutputHelper output)
         using var fx = new ImageFixtures();
         var run = Crate("segeval", "--checkpoint", fx.Crate, "--voc", TinyVoc(fx), "--split", "val", "--device", "cpu");
         Assert.True(run.Exit == 0, run.Err);
-        Assert.Contains("split val: 2 images at 32²", run.Out, StringComparison.Ordinal);
+        Assert.Contains("split val: 2 images at 32×32 (4×4 patches)", run.Out, StringComparison.Ordinal);
         Assert.Contains("Eq. 14 mIoU", run.Out, StringComparison.Ordinal);
         Assert.Contains("confusion mIoU", run.Out, StringComparison.Ordinal);
     }
@@ -124,6 +125,8 @@ public class SegEvalCommandTests(ITestOutputHelper output)
     [InlineData("--top", "0", "--top")]
     [InlineData("--mass", "1.5", "--mass")]
     [InlineData("--size", "30", "--size")]
+    [InlineData("--size", "4x", "--size")]
+    [InlineData("--threads", "0", "--threads")]
     public void BadArguments_OneLineExitTwo(string option, string value, string mentions)
     {
         using var fx = new ImageFixtures();
