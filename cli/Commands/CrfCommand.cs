@@ -102,7 +102,7 @@ internal static class CrfCommand
     /// <summary>The input mask's outline in magenta, the refined mask filled and outlined in cyan on top.</summary>
     internal static RgbImage DrawOverlay(RgbImage photo, bool[] input, bool[] refined)
     {
-        int thickness = SegmentationInputs.OutlineThickness(photo);
+        int thickness = ImageFigures.OutlineThickness(photo);
         var colors = Overlays.MaskColors;
         var drawn = Overlays.Mask(photo, refined, photo.Height, photo.Width, colors[0], 0.45);
         drawn = Overlays.Outline(drawn, refined, photo.Height, photo.Width, colors[0], thickness);

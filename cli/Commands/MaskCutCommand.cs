@@ -227,5 +227,5 @@ internal static class MaskCutCommand
 
     /// <summary>Every mask over the photo: its colour at 45 % with a solid outline (visible on any photo size).</summary>
     internal static RgbImage DrawMasks(RgbImage photo, IReadOnlyList<bool[]> masks) =>
-        Overlays.Masks(photo, masks, photo.Height, photo.Width, alpha: 0.45, outlineThickness: SegmentationInputs.OutlineThickness(photo));
+        Overlays.Masks(photo, masks, photo.Height, photo.Width, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(photo));
 }

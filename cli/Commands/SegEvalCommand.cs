@@ -200,11 +200,11 @@ internal static class SegEvalCommand
         var objects = truth.Select(l => l is not 0 and not VocColormap.Ignore).ToArray();
         var classMasks = present.Where(c => c != 0).Select(c => truth.Select(l => l == c).ToArray()).ToList();
         var names = string.Join(", ", present.Where(c => c != 0).Select(ClassName));
-        var truthTile = Overlays.Masks(visible, classMasks, h, w, alpha: 0.45, outlineThickness: SegmentationInputs.OutlineThickness(visible));
+        var truthTile = Overlays.Masks(visible, classMasks, h, w, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(visible));
         var heat = Overlays.Heatmap(visible, mean.Head(0), gh, gw, alpha: 0.65);
-        heat = Overlays.Outline(heat, objects, h, w, Tiles.ReferenceOutlineColor, SegmentationInputs.OutlineThickness(visible));
+        heat = Overlays.Outline(heat, objects, h, w, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
         var predTile = Overlays.Mask(visible, prediction, h, w, Overlays.MaskColors[1], 0.45);
-        predTile = Overlays.Outline(predTile, objects, h, w, Tiles.ReferenceOutlineColor, SegmentationInputs.OutlineThickness(visible));
+        predTile = Overlays.Outline(predTile, objects, h, w, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
         double j = Jaccard.Foreground(prediction, truth);
         figure.AddRow(id, new GridCell(truthTile, names), new GridCell(heat), new GridCell(predTile,
             double.IsFinite(j) ? string.Create(CultureInfo.InvariantCulture, $"foreground IoU {j:F3}") : "no foreground"));

@@ -86,9 +86,6 @@ internal static class SegmentationInputs
         ImageFile.SavePng(path, image);
     }
 
-    /// <summary>Outline width that stays visible on a photo of any size: about 1/200 of the longer side, at least 2 pixels.</summary>
-    public static int OutlineThickness(RgbImage photo) => Math.Max(2, Math.Max(photo.Width, photo.Height) / 200);
-
     private static void CreateDirectoryFor(string path)
     {
         string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
