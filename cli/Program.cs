@@ -20,6 +20,10 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create());
         root.Subcommands.Add(EmergeCommand.Create());
         root.Subcommands.Add(SelftestCommand.Create());
+        root.Subcommands.Add(CrfCommand.Create());
+        root.Subcommands.Add(ExportCommand.Create());
+        root.Subcommands.Add(MaskCutCommand.Create());
+        root.Subcommands.Add(SegEvalCommand.Create());
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && args.Length > 0)
         {
