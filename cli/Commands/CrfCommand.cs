@@ -4,7 +4,7 @@ using System.Globalization;
 using CrateIL.Cli.Images;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Crf;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 using CrateIL.Segmentation.Rendering;
 
@@ -47,17 +47,18 @@ internal static class CrfCommand
             var settings = CrfSettings.CutLer with { Iterations = iters, Threads = t };
             var probability = Resample.Bilinear(soft, mh, mw, photo.Height, photo.Width);
             var refined = Refine(probability, photo, settings);
-            if (parse.GetValue(fillHoles)) refined = BinaryMasks.FillHoles(refined, photo.Height, photo.Width);
+            if (parse.GetValue(fillHoles)) refined = BinaryMasks.FillHoles(refined);
             double ms = clock.Elapsed.TotalMilliseconds;
 
-            var before = new bool[probability.Length];
-            for (int p = 0; p < before.Length; p++) before[p] = probability[p] >= 0.5f;
+            var before = new BinaryMask(photo.Height, photo.Width);
+            var beforeBits = before.Pixels;
+            for (int p = 0; p < beforeBits.Length; p++) beforeBits[p] = probability[p] >= 0.5f ? (byte)1 : (byte)0;
             RgbImage? drawn = overlayPath is null ? null : DrawOverlay(photo, before, refined);
-            SegmentationInputs.WriteMaskPng(outPath, refined, photo.Height, photo.Width);
+            SegmentationInputs.WriteMaskPng(outPath, refined);
             if (drawn is not null) SegmentationInputs.SavePng(overlayPath!, drawn);
 
             var result = new CrfResult("crf", imagePath, maskPath, outPath, overlayPath, photo.Width, photo.Height, mw, mh, iters,
-                parse.GetValue(fillHoles), BinaryMasks.Count(before), BinaryMasks.Count(refined), Round(BinaryMasks.Iou(before, refined)), Math.Round(ms, 1));
+                parse.GetValue(fillHoles), (int)before.Area, (int)refined.Area, Round(before.Iou(refined)), Math.Round(ms, 1));
             if (parse.GetValue(common.Json))
                 ImageCommandOptions.WriteJson(result);
             else
@@ -77,7 +78,7 @@ internal static class CrfCommand
     /// CutLER's densecrf on a foreground probability at image size: logits [1 − m, m] → softmax → clipped −log unary,
     /// the CutLER kernels, MAP (label 1 = foreground).
     /// </summary>
-    internal static bool[] Refine(ReadOnlySpan<float> foreground, RgbImage photo, CrfSettings settings)
+    internal static BinaryMask Refine(ReadOnlySpan<float> foreground, RgbImage photo, CrfSettings settings)
     {
         int n = photo.Width * photo.Height;
         if (foreground.Length != n) throw new ArgumentException($"mask has {foreground.Length} pixels, the photo {n}");
@@ -94,18 +95,19 @@ internal static class CrfCommand
         crf.AddPairwiseGaussian(settings.GaussianSxy, settings.GaussianWeight);
         crf.AddPairwiseBilateral(settings.BilateralSxy, settings.BilateralSrgb, photo.Data, settings.BilateralWeight);
         var map = DenseCrf2D.Map(crf.Inference(settings.Iterations), 2);
-        var refined = new bool[n];
-        for (int p = 0; p < n; p++) refined[p] = map[p] == 1;
+        var refined = new BinaryMask(photo.Height, photo.Width);
+        var bits = refined.Pixels;
+        for (int p = 0; p < n; p++) bits[p] = map[p] == 1 ? (byte)1 : (byte)0;
         return refined;
     }
 
     /// <summary>The input mask's outline in magenta, the refined mask filled and outlined in cyan on top.</summary>
-    internal static RgbImage DrawOverlay(RgbImage photo, bool[] input, bool[] refined)
+    internal static RgbImage DrawOverlay(RgbImage photo, BinaryMask input, BinaryMask refined)
     {
         int thickness = ImageFigures.OutlineThickness(photo);
         var colors = Overlays.MaskColors;
-        var drawn = Overlays.Mask(photo, refined, photo.Height, photo.Width, colors[0], 0.45);
-        drawn = Overlays.Outline(drawn, refined, photo.Height, photo.Width, colors[0], thickness);
-        return Overlays.Outline(drawn, input, photo.Height, photo.Width, colors[1], thickness);
+        var drawn = Overlays.Mask(photo, refined, colors[0], 0.45);
+        drawn = Overlays.Outline(drawn, refined, colors[0], thickness);
+        return Overlays.Outline(drawn, input, colors[1], thickness);
     }
 }

@@ -5,9 +5,8 @@ using CrateIL.Cli.Images;
 using CrateIL.Crate.Models;
 using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
-using CrateIL.Segmentation.Masks;
 using CrateIL.Segmentation.Rendering;
 
 namespace CrateIL.Cli.Commands;
@@ -135,7 +134,7 @@ internal static class MaskCutCommand
             byte[]? resized = settings.Crf ? Denormalise(pixels, input, c, s) : null;
 
             var masks = new List<MaskReport>();
-            var drawn = new List<bool[]>();
+            var drawn = new List<BinaryMask>();
             var rejected = new List<string>();
             for (int o = 0; o < cut.Objects.Count; o++)
             {
@@ -149,7 +148,7 @@ internal static class MaskCutCommand
                 double crfIou = double.NaN;
                 if (resized is not null)
                 {
-                    var refined = MaskCutRefiner.Refine(bipartition, resized, s, s, crfSettings);
+                    var refined = MaskCutRefiner.Refine(bipartition, resized, crfSettings);
                     crfIou = refined.Iou;
                     if (refined.Mask is null)
                     {
@@ -159,7 +158,7 @@ internal static class MaskCutCommand
                     bipartition = refined.Mask;
                 }
                 var full = ToPhoto(bipartition, s, photo.Height, photo.Width);
-                var rle = Rle.Encode(new BinaryMask(photo.Height, photo.Width, full.Select(b => b ? (byte)1 : (byte)0).ToArray()));
+                var rle = Rle.Encode(full);
                 if (rle.Area < 1)
                 {
                     rejected.Add($"cut {o}: empty at the photo's size");
@@ -200,13 +199,15 @@ internal static class MaskCutCommand
     /// binary equivalent of CutLER's bicubic resize of the 0/255 mask followed by its upper/2 threshold (both put the
     /// edge where the interpolant crosses half-way).
     /// </summary>
-    internal static bool[] ToPhoto(bool[] mask, int s, int height, int width)
+    internal static BinaryMask ToPhoto(BinaryMask mask, int s, int height, int width)
     {
-        var soft = new float[mask.Length];
-        for (int p = 0; p < mask.Length; p++) soft[p] = mask[p] ? 1f : 0f;
+        var bits = mask.Pixels;
+        var soft = new float[bits.Length];
+        for (int p = 0; p < bits.Length; p++) soft[p] = bits[p] != 0 ? 1f : 0f;
         var up = Resample.Bilinear(soft, s, s, height, width);
-        var full = new bool[up.Length];
-        for (int p = 0; p < up.Length; p++) full[p] = up[p] > 0.5f;
+        var full = new BinaryMask(height, width);
+        var fullBits = full.Pixels;
+        for (int p = 0; p < up.Length; p++) fullBits[p] = up[p] > 0.5f ? (byte)1 : (byte)0;
         return full;
     }
 
@@ -226,6 +227,6 @@ internal static class MaskCutCommand
     }
 
     /// <summary>Every mask over the photo: its colour at 45 % with a solid outline (visible on any photo size).</summary>
-    internal static RgbImage DrawMasks(RgbImage photo, IReadOnlyList<bool[]> masks) =>
-        Overlays.Masks(photo, masks, photo.Height, photo.Width, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(photo));
+    internal static RgbImage DrawMasks(RgbImage photo, IReadOnlyList<BinaryMask> masks) =>
+        Overlays.Masks(photo, masks, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(photo));
 }

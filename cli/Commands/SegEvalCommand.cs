@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using CrateIL.Cli.Images;
 using CrateIL.Segmentation.Attention;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 using CrateIL.Segmentation.Metrics;
 using CrateIL.Segmentation.Rendering;
@@ -129,26 +129,26 @@ internal static class SegEvalCommand
             var imageEq14 = new List<double?>();
             var imageJaccard = new List<double?>();
             AttentionMaps? lastMaps = null;
-            bool[]? lastPrediction = null;
+            BinaryMask? lastPrediction = null;
             for (int li = 0; li < layers.Length; li++)
             {
                 AttentionMaps maps;
                 using (var attention = model.Model.ClsAttention(layers[li])) maps = AttentionMaps.FromBatch(attention)[0];
                 // Eq. 13: every head's top-P mask at the ground truth's resolution.
-                var headMasks = new bool[heads][];
+                var headMasks = new BinaryMask[heads];
                 for (int k = 0; k < heads; k++)
-                    headMasks[k] = BinaryMasks.ResizeNearest<bool>(AttentionThreshold.TopFraction(maps.Head(k), top), gh, gw, rh, rw);
+                    headMasks[k] = AttentionThreshold.TopFraction(maps.Head(k), gh, gw, top).ResizeNearest(rh, rw);
                 imageEq14.Add(Finite(eq14.Add(li, headMasks, truth)));
-                var valid = truth.Select(l => l != VocColormap.Ignore).ToArray();
+                var valid = Where(truth, rh, rw, l => l != VocColormap.Ignore);
                 foreach (int c in present)
                 {
-                    var classMask = truth.Select(l => l == c).ToArray();
+                    var classMask = BinaryMask.FromLabels(rh, rw, truth, (byte)c);
                     classSum[li, c] += HeadwiseMiou.BestHeadIou(headMasks, classMask, valid);
                     classCount[li, c]++;
                 }
                 // Confusion matrix: the mean map's mass-t mask as foreground.
                 var mean = maps.Aggregate(HeadAggregation.Mean);
-                var prediction = BinaryMasks.ResizeNearest<bool>(AttentionThreshold.CumulativeMass(mean.Head(0), mass), gh, gw, rh, rw);
+                var prediction = AttentionThreshold.CumulativeMass(mean.Head(0), gh, gw, mass).ResizeNearest(rh, rw);
                 confusion[li].AddForeground(prediction, truth);
                 double j = Jaccard.Foreground(prediction, truth);
                 imageJaccard.Add(Finite(j));
@@ -181,6 +181,15 @@ internal static class SegEvalCommand
             true, Math.Round(clock.Elapsed.TotalSeconds, 2), scores, perImage, pngPath);
     }
 
+    /// <summary>The pixels of a label map whose label satisfies <paramref name="keep"/>.</summary>
+    private static BinaryMask Where(byte[] labels, int height, int width, Func<byte, bool> keep)
+    {
+        var mask = new BinaryMask(height, width);
+        var bits = mask.Pixels;
+        for (int p = 0; p < bits.Length; p++) bits[p] = keep(labels[p]) ? (byte)1 : (byte)0;
+        return mask;
+    }
+
     private static string ClassName(int c) => c < VocColormap.ClassNames.Count ? VocColormap.ClassNames[c] : string.Create(CultureInfo.InvariantCulture, $"class {c}");
 
     /// <summary>The labels inside <paramref name="region"/> (row-major).</summary>
@@ -194,17 +203,17 @@ internal static class SegEvalCommand
     }
 
     private static void AddFigureRow(ImageGrid figure, string id, RgbImage visible, byte[] truth, int[] present, AttentionMaps mean,
-        int gh, int gw, bool[] prediction)
+        int gh, int gw, BinaryMask prediction)
     {
         int h = visible.Height, w = visible.Width;
-        var objects = truth.Select(l => l is not 0 and not VocColormap.Ignore).ToArray();
-        var classMasks = present.Where(c => c != 0).Select(c => truth.Select(l => l == c).ToArray()).ToList();
+        var objects = Where(truth, h, w, l => l is not 0 and not VocColormap.Ignore);
+        var classMasks = present.Where(c => c != 0).Select(c => BinaryMask.FromLabels(h, w, truth, (byte)c)).ToList();
         var names = string.Join(", ", present.Where(c => c != 0).Select(ClassName));
-        var truthTile = Overlays.Masks(visible, classMasks, h, w, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(visible));
+        var truthTile = Overlays.Masks(visible, classMasks, alpha: 0.45, outlineThickness: ImageFigures.OutlineThickness(visible));
         var heat = Overlays.Heatmap(visible, mean.Head(0), gh, gw, alpha: 0.65);
-        heat = Overlays.Outline(heat, objects, h, w, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
-        var predTile = Overlays.Mask(visible, prediction, h, w, Overlays.MaskColors[1], 0.45);
-        predTile = Overlays.Outline(predTile, objects, h, w, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
+        heat = Overlays.Outline(heat, objects, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
+        var predTile = Overlays.Mask(visible, prediction, Overlays.MaskColors[1], 0.45);
+        predTile = Overlays.Outline(predTile, objects, Tiles.ReferenceOutlineColor, ImageFigures.OutlineThickness(visible));
         double j = Jaccard.Foreground(prediction, truth);
         figure.AddRow(id, new GridCell(truthTile, names), new GridCell(heat), new GridCell(predTile,
             double.IsFinite(j) ? string.Create(CultureInfo.InvariantCulture, $"foreground IoU {j:F3}") : "no foreground"));

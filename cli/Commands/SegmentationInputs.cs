@@ -1,6 +1,6 @@
 using System.Globalization;
 using CrateIL.Crate.IO;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Voc;
 
 namespace CrateIL.Cli.Commands;
@@ -45,7 +45,7 @@ internal static class SegmentationInputs
             {
                 indexed = Png.DecodeIndexed(bytes, path);
             }
-            catch (PngFormatException)
+            catch (ImageFormatException)
             {
                 // RGB(A), grey+alpha or 16-bit: decoded below as a colour image.
             }
@@ -72,12 +72,13 @@ internal static class SegmentationInputs
     }
 
     /// <summary>Writes a binary mask as an 8-bit greyscale PNG (0 / 255), creating the directory.</summary>
-    public static void WriteMaskPng(string path, ReadOnlySpan<bool> mask, int height, int width)
+    public static void WriteMaskPng(string path, BinaryMask mask)
     {
-        var pixels = new byte[height * width];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = mask[i] ? (byte)255 : (byte)0;
+        var pixels = new byte[mask.Height * mask.Width];
+        var bits = mask.Pixels;
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = bits[i] != 0 ? (byte)255 : (byte)0;
         CreateDirectoryFor(path);
-        Png.WriteIndexed(path, new IndexedImage(width, height, pixels, null));
+        Png.WriteIndexed(path, new IndexedImage(mask.Width, mask.Height, pixels, null));
     }
 
     public static void SavePng(string path, RgbImage image)
@@ -94,7 +95,7 @@ internal static class SegmentationInputs
 }
 
 /// <summary>
-/// The label-file errors <see cref="CliErrors.Run"/> does not know (<see cref="PngFormatException"/>,
+/// The label-file errors <see cref="CliErrors.Run"/> does not know (<see cref="ImageFormatException"/>,
 /// <see cref="VocFormatException"/>) as the <see cref="IOException"/> it reports in one line with exit code 2.
 /// </summary>
 internal static class SegmentationErrors
@@ -105,7 +106,7 @@ internal static class SegmentationErrors
         {
             return action();
         }
-        catch (Exception e) when (e is PngFormatException or VocFormatException)
+        catch (Exception e) when (e is ImageFormatException or VocFormatException)
         {
             throw new IOException(e.Message, e);
         }

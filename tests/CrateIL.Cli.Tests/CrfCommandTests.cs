@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using CrateIL.Crate.IO;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 using CrateIL.Segmentation.Voc;
 using Xunit;
@@ -44,7 +44,7 @@ public class CrfCommandTests(ITestOutputHelper output)
         Assert.True(run.Exit == 0, run.Err);
 
         var refined = ReadBinaryPng(dir.File("out/refined.png"), W, H);
-        var coarse = BinaryMasks.ResizeNearest<bool>(grid, gh, gw, H, W);
+        var coarse = Nearest(grid, gh, gw, H, W);
         double before = Iou(coarse, truth), after = Iou(refined, truth);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"IoU with the disc: blocky {before:F4} → CRF {after:F4}"));
         Assert.True(after > 0.97, $"CRF IoU {after}");
@@ -53,10 +53,10 @@ public class CrfCommandTests(ITestOutputHelper output)
         // The overlay: photo size, changed inside the refined mask (fill), untouched far from both masks.
         var overlay = ImageFile.LoadRgb(dir.File("out/overlay.png"));
         var (inside, outside) = Differences(photo, overlay, refined);
-        Assert.Equal(BinaryMasks.Count(refined), inside);
-        var near = BinaryMasks.ResizeNearest<bool>(grid, gh, gw, H, W).Select((c, p) => c || refined[p]).ToArray();
+        Assert.Equal(Count(refined), inside);
+        var near = Nearest(grid, gh, gw, H, W).Select((c, p) => c || refined[p]).ToArray();
         Assert.Equal(0, Differences(photo, overlay, near).Outside);
-        Assert.True(outside <= BinaryMasks.Count(coarse));
+        Assert.True(outside <= Count(coarse));
 
         using var json = JsonDocument.Parse(run.Out);
         var r = json.RootElement;
@@ -64,7 +64,7 @@ public class CrfCommandTests(ITestOutputHelper output)
         Assert.Equal((W, H), (r.GetProperty("width").GetInt32(), r.GetProperty("height").GetInt32()));
         Assert.Equal((gw, gh), (r.GetProperty("mask_width").GetInt32(), r.GetProperty("mask_height").GetInt32()));
         Assert.Equal(10, r.GetProperty("iterations").GetInt32());
-        Assert.Equal(BinaryMasks.Count(refined), r.GetProperty("output_area").GetInt32());
+        Assert.Equal(Count(refined), r.GetProperty("output_area").GetInt32());
         Assert.InRange(r.GetProperty("iou").GetDouble(), 0.5, 1);
         Assert.Equal(dir.File("out/overlay.png"), r.GetProperty("overlay").GetString());
     }
@@ -77,15 +77,16 @@ public class CrfCommandTests(ITestOutputHelper output)
         const int W = 40, H = 32;
         var (photo, truth) = DiscScene(W, H, seed: 9);
         var (grid, gh, gw) = Blocky(truth, W, H);
-        var mask = BinaryMasks.ResizeNearest<bool>(grid, gh, gw, H, W);
+        var mask = Nearest(grid, gh, gw, H, W);
         using var dir = new TempDir();
         ImageFile.SavePng(dir.File("photo.png"), photo);
         Npy.Write(dir.File("mask.npy"), [H, W], mask.Select(b => b ? 1f : 0f).ToArray());
         var run = Crate("crf", "--image", dir.File("photo.png"), "--mask", dir.File("mask.npy"), "-o", dir.File("refined.png"), "--fill-holes", "--threads", "1");
         Assert.True(run.Exit == 0, run.Err);
-        var expected = MaskCutRefiner.Refine(mask, photo.Data, H, W, CrfSettings.CutLer with { Threads = 1 });
+        var expected = MaskCutRefiner.Refine(new BinaryMask(H, W, mask.Select(b => b ? (byte)1 : (byte)0).ToArray()), photo.Data,
+            CrfSettings.CutLer with { Threads = 1 });
         Assert.NotNull(expected.Mask);
-        Assert.Equal(expected.Mask, ReadBinaryPng(dir.File("refined.png"), W, H));
+        Assert.Equal(expected.Mask.Pixels.ToArray().Select(b => b != 0), ReadBinaryPng(dir.File("refined.png"), W, H));
     }
 
     [SkippableFact]
@@ -110,13 +111,13 @@ public class CrfCommandTests(ITestOutputHelper output)
             "--overlay", dir.File("overlay.png"), "--json");
         Assert.True(run.Exit == 0, run.Err);
         var refined = ReadBinaryPng(dir.File("refined.png"), photo.Width, photo.Height);
-        var coarse = BinaryMasks.ResizeNearest<bool>(blocks.Select(l => l is not 0 and not 255).ToArray(), gh, gw, photo.Height, photo.Width);
+        var coarse = Nearest(blocks.Select(l => l is not 0 and not 255).ToArray(), gh, gw, photo.Height, photo.Width);
         double before = Iou(coarse, truth), after = Iou(refined, truth);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{id} {photo.Width}×{photo.Height}: IoU with the annotation: 16-px blocks {before:F4} → CRF {after:F4}; {run.Out.Length} bytes of JSON"));
         Assert.True(after > 0.7, $"CRF IoU {after}");
         var overlay = ImageFile.LoadRgb(dir.File("overlay.png"));
-        Assert.Equal(BinaryMasks.Count(refined), Differences(photo, overlay, refined).Inside);
+        Assert.Equal(Count(refined), Differences(photo, overlay, refined).Inside);
         string keep = Environment.GetEnvironmentVariable("CRATEIL_KEEP_PNG") ?? "";
         if (keep.Length > 0) File.Copy(dir.File("overlay.png"), Path.Combine(keep, "crf-overlay-" + id + ".png"), overwrite: true);
     }
@@ -142,4 +143,13 @@ public class CrfCommandTests(ITestOutputHelper output)
         AssertOneLineError(Crate("crf", "--image", dir.File("photo.png"), "--mask", dir.File("mask.npy")));
         Assert.False(File.Exists(o));
     }
+
+    /// <summary>A patch-grid mask at image size by PyTorch's legacy nearest rule (what <see cref="BinaryMask.ResizeNearest"/> does).</summary>
+    private static bool[] Nearest(bool[] grid, int gh, int gw, int height, int width)
+    {
+        var small = new BinaryMask(gh, gw, grid.Select(b => b ? (byte)1 : (byte)0).ToArray());
+        return small.ResizeNearest(height, width).Pixels.ToArray().Select(b => b != 0).ToArray();
+    }
+
+    private static int Count(bool[] mask) => mask.Count(b => b);
 }

@@ -4,7 +4,7 @@ using CrateIL.Cli.Commands;
 using CrateIL.Compute.Devices;
 using CrateIL.Crate.Models;
 using CrateIL.Segmentation.Coco;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using Xunit;
 using Xunit.Abstractions;
 using static CrateIL.Cli.Tests.SegmentationCliKit;

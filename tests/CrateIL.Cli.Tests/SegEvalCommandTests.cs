@@ -1,5 +1,5 @@
 using System.Text.Json;
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using CrateIL.Segmentation.Voc;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,4 +1,4 @@
-using CrateIL.Segmentation.Imaging;
+using CrateIL.Imaging;
 using Xunit;
 
 namespace CrateIL.Cli.Tests;
