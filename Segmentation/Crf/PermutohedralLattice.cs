@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 
@@ -264,48 +265,148 @@ public sealed class PermutohedralLattice : IFeatureFilter
         {
             var (start, end) = PartRange(part);
             int d = _d, d1 = _d1;
-            var table = _locals[part] = new VertexTable(Math.Max(16, (end - start) / 16), wideKeys: d > 6);
-            Span<float> elevated = stackalloc float[d1];
-            Span<float> rem0 = stackalloc float[d1];
-            Span<int> rank = stackalloc int[d1];
-            Span<float> bary = stackalloc float[d + 2];
+            var table = _locals[part] = new VertexTable(Math.Max(16, (end - start) / 4), wideKeys: d > 6);
+            const int W = EmbedLanes;
+            Span<float> rem0 = stackalloc float[W * d1];
+            Span<int> rank = stackalloc int[W * d1];
+            Span<float> bary = stackalloc float[W * (d + 2)];
+            Span<float> scratch = stackalloc float[EmbedScratch(d)];
             Span<int> key = stackalloc int[d];
             Span<ulong> prevLo = stackalloc ulong[d1], prevHi = stackalloc ulong[d1], curLo = stackalloc ulong[d1], curHi = stackalloc ulong[d1];
             Span<int> prevId = stackalloc int[d1], curId = stackalloc int[d1];
             bool havePrev = false;
-            for (int p = start; p < end; p++)
+            for (int p0 = start; p0 < end; p0 += W)
             {
-                if (!EmbedPoint(_features.AsSpan(p * d, d), d, _scale, _invD1, elevated, rem0, rank, bary))
-                {
-                    _errors[part] = $"feature of point {p} is not finite";
-                    return;
-                }
-                for (int r = 0; r <= d; r++)
-                {
-                    for (int i = 0; i < d; i++)
-                    {
-                        float k = rem0[i] + (rank[i] <= d - r ? r : r - d1);
-                        if (!(k >= short.MinValue && k <= short.MaxValue))
+                int count = Math.Min(W, end - p0);
+                if (!EmbedBlock(_features, p0, count, d, _scale, _invD1, scratch, rem0, rank, bary))
+                    // A non-finite or huge coordinate somewhere in the block: redo it point by point to name the point.
+                    for (int l = 0; l < count; l++)
+                        if (!EmbedPoint(_features.AsSpan((p0 + l) * d, d), d, _scale, _invD1, scratch[..d1], rem0.Slice(l * d1, d1), rank.Slice(l * d1, d1), bary.Slice(l * (d + 2), d + 2)))
                         {
-                            _errors[part] = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+                            _errors[part] = $"feature of point {p0 + l} is not finite or too large for the lattice";
                             return;
                         }
-                        key[i] = (int)k;
+                for (int l = 0; l < count; l++)
+                {
+                    int p = p0 + l;
+                    var pr = rem0.Slice(l * d1, d1);
+                    var pk = rank.Slice(l * d1, d1);
+                    var pb = bary.Slice(l * (d + 2), d + 2);
+                    for (int r = 0; r <= d; r++)
+                    {
+                        for (int i = 0; i < d; i++)
+                        {
+                            float k = pr[i] + (pk[i] <= d - r ? r : r - d1);
+                            if (!(k >= short.MinValue && k <= short.MaxValue))
+                            {
+                                _errors[part] = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+                                return;
+                            }
+                            key[i] = (int)k;
+                        }
+                        var (lo, hi) = Pack(key);
+                        int id = -1;
+                        if (havePrev)
+                            for (int q = 0; q < d1; q++)
+                                if (prevLo[q] == lo && prevHi[q] == hi) { id = prevId[q]; break; }
+                        if (id < 0) id = table.FindOrAdd(lo, hi);
+                        curLo[r] = lo; curHi[r] = hi; curId[r] = id;
+                        _offsets[p * d1 + r] = id + 1;
+                        _weights[p * d1 + r] = pb[r];
                     }
-                    var (lo, hi) = Pack(key);
-                    int id = -1;
-                    if (havePrev)
-                        for (int q = 0; q < d1; q++)
-                            if (prevLo[q] == lo && prevHi[q] == hi) { id = prevId[q]; break; }
-                    if (id < 0) id = table.FindOrAdd(lo, hi);
-                    curLo[r] = lo; curHi[r] = hi; curId[r] = id;
-                    _offsets[p * d1 + r] = id + 1;
-                    _weights[p * d1 + r] = bary[r];
+                    curLo.CopyTo(prevLo); curHi.CopyTo(prevHi); curId.CopyTo(prevId);
+                    havePrev = true;
                 }
-                curLo.CopyTo(prevLo); curHi.CopyTo(prevHi); curId.CopyTo(prevId);
-                havePrev = true;
             }
         }
+    }
+
+    /// <summary>Points embedded together by <see cref="EmbedBlock"/> (one Vector256 of floats).</summary>
+    private const int EmbedLanes = 8;
+
+    private static int EmbedScratch(int d) => EmbedLanes * (4 * (d + 1) + 1);
+
+    /// <summary>
+    /// <see cref="EmbedPoint"/> for up to 8 points at once, lane by lane the same float32 operations (Vector256
+    /// multiply, add, subtract, compare and round-half-to-even are exact per lane, and no FMA is used), so the
+    /// result equals the scalar path bit for bit; this is how the reference's SSE construction works too (4 lanes).
+    /// Lanes past <paramref name="count"/> embed a zero feature and are ignored. Outputs per lane l: rem0[l·(d+1)..],
+    /// rank[l·(d+1)..], bary[l·(d+2)..]. Returns false when a lane is not finite or too large for the lattice.
+    /// </summary>
+    private static bool EmbedBlock(float[] features, int p0, int count, int d, ReadOnlySpan<float> scale, float invD1,
+        Span<float> scratch, Span<float> rem0, Span<int> rank, Span<float> bary)
+    {
+        const int W = EmbedLanes;
+        int d1 = d + 1;
+        var elevated = scratch[..(W * d1)];
+        var rem = scratch.Slice(W * d1, W * d1);
+        var rk = scratch.Slice(2 * W * d1, W * d1);
+        var bv = scratch.Slice(3 * W * d1, W * d1);
+        var lane = scratch.Slice(4 * W * d1, W);
+        var sm = Vector256<float>.Zero;
+        for (int j = d; j > 0; j--)
+        {
+            for (int l = 0; l < W; l++) lane[l] = l < count ? features[(p0 + l) * d + j - 1] : 0f;
+            var cf = Vector256.Create<float>(lane) * Vector256.Create(scale[j - 1]);
+            (sm - Vector256.Create((float)j) * cf).CopyTo(elevated.Slice(j * W, W));
+            sm += cf;
+        }
+        sm.CopyTo(elevated[..W]);
+        var limit = Vector256.Create((float)(1 << 20));
+        var vInv = Vector256.Create(invD1);
+        var vD1 = Vector256.Create((float)d1);
+        var one = Vector256<float>.One;
+        var sum = Vector256<float>.Zero;
+        var bad = Vector256<float>.Zero;
+        for (int i = 0; i <= d; i++)
+        {
+            var v = Vector256.Round(vInv * Vector256.Create<float>(elevated.Slice(i * W, W)));
+            // NaN and ±∞ fail the comparison (NaN compares false), as do coordinates beyond the key range.
+            bad |= ~Vector256.LessThanOrEqual(Vector256.Abs(v), limit);
+            (v * vD1).CopyTo(rem.Slice(i * W, W));
+            sum += v;
+        }
+        if (!Vector256.EqualsAll(bad, Vector256<float>.Zero)) return false;
+        for (int i = 0; i <= d; i++) Vector256<float>.Zero.CopyTo(rk.Slice(i * W, W));
+        for (int i = 0; i < d; i++)
+        {
+            var di = Vector256.Create<float>(elevated.Slice(i * W, W)) - Vector256.Create<float>(rem.Slice(i * W, W));
+            var ri = Vector256.Create<float>(rk.Slice(i * W, W));
+            for (int j = i + 1; j <= d; j++)
+            {
+                var dj = Vector256.Create<float>(elevated.Slice(j * W, W)) - Vector256.Create<float>(rem.Slice(j * W, W));
+                var c = Vector256.LessThan(di, dj) & one;
+                ri += c;
+                (Vector256.Create<float>(rk.Slice(j * W, W)) + (one - c)).CopyTo(rk.Slice(j * W, W));
+            }
+            ri.CopyTo(rk.Slice(i * W, W));
+        }
+        for (int i = 0; i <= d; i++)
+        {
+            var r = Vector256.Create<float>(rk.Slice(i * W, W)) + sum;
+            var shift = (Vector256.LessThan(r, Vector256<float>.Zero) & vD1) - (Vector256.GreaterThanOrEqual(r, vD1) & vD1);
+            (r + shift).CopyTo(rk.Slice(i * W, W));
+            var m = Vector256.Create<float>(rem.Slice(i * W, W)) + shift;
+            m.CopyTo(rem.Slice(i * W, W));
+            ((Vector256.Create<float>(elevated.Slice(i * W, W)) - m) * vInv).CopyTo(bv.Slice(i * W, W));
+        }
+        // Barycentric sums per lane, in coordinate order (the reference does this part lane by lane too).
+        for (int l = 0; l < count; l++)
+        {
+            var b = bary.Slice(l * (d + 2), d + 2);
+            b.Clear();
+            for (int i = 0; i <= d; i++)
+            {
+                int ri = (int)rk[i * W + l];
+                float v = bv[i * W + l];
+                b[d - ri] += v;
+                b[d - ri + 1] -= v;
+                rem0[l * d1 + i] = rem[i * W + l];
+                rank[l * d1 + i] = ri;
+            }
+            b[0] += 1f + b[d + 1];
+        }
+        return true;
     }
 
     /// <summary>

@@ -253,6 +253,18 @@ public class CrfTests
     }
 
     [Fact]
+    public void Non_finite_or_huge_features_name_the_point()
+    {
+        var f = Features(S, TestImage(S), 5, 20);
+        f[37 * 5 + 3] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() => PermutohedralLattice.Build(f, S * S, 5, Two));
+        Assert.Contains("point 37 ", e.Message);
+        f[37 * 5 + 3] = 1e9f;
+        e = Assert.Throws<ArgumentException>(() => PermutohedralLattice.Build(f, S * S, 5, One));
+        Assert.Contains("point 37 ", e.Message);
+    }
+
+    [Fact]
     public void Unary_helpers_match_pydensecrf()
     {
         var u = DenseCrf2D.UnaryFromSoftmax(new[] { 0.7310586f, 0f, 0.2689414f, 1f }, 2);
