@@ -193,13 +193,14 @@ public class CrfTests
     /// Q after 1 and 10 mean-field iterations against tools/reference/densecrf_float32.py, a float32 re-derivation of
     /// pydensecrf's DenseCRF2D (its SSE lattice construction; scalar filtering for ≤ 2 values, SSE filtering above;
     /// expAndNormalize), on a shaded, noisy image with unsaturated unaries, CutLER's parameters (2 labels) and a
-    /// 3-label case (the reference's other filtering path). pydensecrf itself is not installable here, so this is
+    /// 3-label case (the reference's other filtering path), and CutLER-style blocky unaries. pydensecrf itself is not installable here, so this is
     /// the reference we match; both threads counts must agree with it to 1e−5.
     /// </summary>
     [Theory]
     [InlineData("crf_97x83_2labels.bin", 1)]
     [InlineData("crf_97x83_2labels.bin", 2)]
     [InlineData("crf_61x47_3labels.bin", 2)]
+    [InlineData("crf_97x83_2labels_cutler.bin", 2)]
     public void Mean_field_matches_the_float32_pydensecrf_reference(string file, int threads)
     {
         var fx = CrfFixture.Load(Path.Combine(AppContext.BaseDirectory, "CrfFixtures", file));
@@ -211,8 +212,16 @@ public class CrfTests
         {
             var q = crf.Inference(iterations);
             double worst = 0;
-            for (int i = 0; i < q.Length; i++) worst = Math.Max(worst, Math.Abs(q[i] - expected[i]));
+            int differ = 0;
+            for (int i = 0; i < q.Length; i++)
+            {
+                worst = Math.Max(worst, Math.Abs(q[i] - expected[i]));
+                if (q[i] != expected[i]) differ++;
+            }
             Assert.True(worst <= 1e-5, $"{file}, {iterations} iterations: max |ΔQ| = {worst:g3} > 1e-5");
+            // Same operations in the same order: all but a handful of entries are bit-identical (the reference's exp is
+            // float64 rounded to float32, ours the C library's expf, which can differ by an ulp). Measured: ≤ 8 of 16 102.
+            Assert.True(differ <= q.Length / 100, $"{file}, {iterations} iterations: {differ} of {q.Length} entries differ from the reference");
             Assert.Equal(DenseCrf2D.Map(expected, fx.Labels), DenseCrf2D.Map(q, fx.Labels));
         }
     }

@@ -205,8 +205,24 @@ def scene(w, h, labels, seed):
     return rgb, unary
 
 
-def write_case(path, w, h, labels, seed, gsxy, gw, bsxy, bsrgb, bw, iterations):
-    rgb, unary = scene(w, h, labels, seed)
+def cutler_scene(w, h, labels, seed):
+    """The same image with CutLER-style unaries: softmax of a one-hot (p = 0.7311) on the label of each pixel's 8×8
+    block centre, clipped −log (what MaskCut's refinement feeds the CRF; the blocky edges make the CRF work hard)."""
+    rgb, _ = scene(w, h, labels, seed)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy = np.minimum(h - 1, ys // 8 * 8 + 4).astype(np.int64)
+    cx = np.minimum(w - 1, xs // 8 * 8 + 4).astype(np.int64)
+    u, v = cx / w, cy / h
+    region = np.where((u - 0.4) ** 2 + (v - 0.5) ** 2 < 0.06, 1, np.where((u > 0.7) & (v < 0.4), 2, 0)) % labels
+    hi = np.float32(1.0 / (1.0 + (labels - 1) * np.exp(-1.0)))
+    lo = np.float32((1 - hi) / (labels - 1))
+    p = np.stack([np.where(region == l, hi, lo) for l in range(labels)]).astype(np.float32)
+    unary = (-np.log(np.clip(p, 1e-5, 1.0))).astype(f32).reshape(labels, -1)
+    return rgb, unary
+
+
+def write_case(path, w, h, labels, seed, gsxy, gw, bsxy, bsrgb, bw, iterations, make=None):
+    rgb, unary = (make or scene)(w, h, labels, seed)
     terms = [Term(gaussian_features(w, h, gsxy), gw), Term(bilateral_features(w, h, bsxy, bsrgb, rgb), bw)]
     qs = inference(unary, terms, iterations)
     with open(path, "wb") as fh:
@@ -226,9 +242,11 @@ def main():
     if size:
         # A one-off large case (not committed): the bench size, CutLER parameters.
         write_case(f"{out}/crf_{size}_2labels.bin", size, size, 2, 11, 3, 7, 50, 5, 10, [1, 10])
+        write_case(f"{out}/crf_{size}_2labels_cutler.bin", size, size, 2, 11, 3, 7, 50, 5, 10, [1, 10], cutler_scene)
         return
     write_case(f"{out}/crf_97x83_2labels.bin", 97, 83, 2, 3, 3, 7, 50, 5, 10, [1, 10])
     write_case(f"{out}/crf_61x47_3labels.bin", 61, 47, 3, 5, 3, 5, 13, 10, 8, [1, 10])
+    write_case(f"{out}/crf_97x83_2labels_cutler.bin", 97, 83, 2, 3, 3, 7, 50, 5, 10, [1, 10], cutler_scene)
 
 
 if __name__ == "__main__":
