@@ -22,10 +22,12 @@ internal static class BenchCrf
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var cmd = new Command("crf", "Time the dense CRF (permutohedral lattice, mean field)");
         foreach (var o in new Option[] { size, labels, iters, threads, repeat, json }) cmd.Options.Add(o);
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int s = parse.GetValue(size), l = parse.GetValue(labels), it = parse.GetValue(iters), t = parse.GetValue(threads);
             int r = Math.Max(1, parse.GetValue(repeat));
+            if (t < 1) throw new ArgumentException($"--threads {t} must be at least 1");
+            if (s < 1 || l < 2) throw new ArgumentException($"--size {s} must be positive and --labels {l} at least 2");
             var (rgb, unary) = Scene(s, l);
             using var cpuDevice = CpuDevice.Create(t);
             Run(64, l, it, cpuDevice);   // JIT warm-up
@@ -64,7 +66,7 @@ internal static class BenchCrf
                 Console.WriteLine(string.Create(ci,
                     $"Dense CRF {s}×{s}, {l} labels, {it} iterations, {t} threads: {ms:F1} ms (mean field {inf:F1} ms; process CPU {cpuMs:F1} ms; bilateral lattice {vertices} vertices)"));
             return 0;
-        });
+        }));
         return cmd;
     }
 

@@ -26,11 +26,12 @@ internal static class BenchMaskCut
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var cmd = new Command("maskcut", "Time MaskCut (affinity GEMM + Lanczos normalized cuts) on synthetic features");
         foreach (var o in new Option[] { size, patch, dim, objects, tau, noise, waves, threads, repeat, json }) cmd.Options.Add(o);
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int s = parse.GetValue(size), p = parse.GetValue(patch), d = parse.GetValue(dim), k = parse.GetValue(objects);
             int t = parse.GetValue(threads), r = Math.Max(1, parse.GetValue(repeat));
             if (p < 1 || s < p) throw new ArgumentException($"--size {s} must be at least --patch {p}");
+            if (t < 1) throw new ArgumentException($"--threads {t} must be at least 1");
             int g = s / p;
             var opts = new MaskCutOptions { Objects = k, Tau = parse.GetValue(tau) };
             using var cpuDevice = CpuDevice.Create(t);
@@ -70,7 +71,7 @@ internal static class BenchMaskCut
                     $"MaskCut {g}×{g} tokens, dim {d}, {k} iterations, {t} threads: {ms:F1} ms/image (process CPU {cpuMs:F1} ms; affinity {last.AffinityMilliseconds:F1} ms, eigen {last.EigenMilliseconds:F1} ms, {last.MatVecs} mat-vecs), {found} objects found"));
             }
             return 0;
-        });
+        }));
         return cmd;
     }
 
