@@ -6,6 +6,12 @@ using CrateIL.Compute.Devices;
 
 namespace CrateIL.Compute.Cpu;
 
+/// <summary>Work over rows [start, end) of range <c>chunk</c> (see <see cref="RowMath.ForChunks"/>).</summary>
+internal interface IRowChunkKernel
+{
+    void Execute(int chunk, int start, int end);
+}
+
 /// <summary>
 /// Vectorised helpers for row-wise ops on the CPU path (Vector256 with scalar tails; FMA where the hardware has
 /// it) and the row partitioning that spreads rows over <see cref="CpuDevice.Threads"/>.
@@ -33,24 +39,39 @@ internal static class RowMath
     public static (int Start, int End) ChunkRange(int rows, int chunks, int chunk) =>
         ((int)((long)rows * chunk / chunks), (int)((long)rows * (chunk + 1) / chunks));
 
-    /// <summary>Runs <paramref name="body"/>(chunk, startRow, endRow) for every range, in parallel when there are several.</summary>
-    public static void ForChunks(CpuDevice device, int rows, int chunks, Action<int, int, int> body)
+    /// <summary>
+    /// Runs <paramref name="kernel"/>(chunk, startRow, endRow) for every range on the device's thread team, in
+    /// parallel when there are several. The kernel is a struct, so no closure or delegate is made per call.
+    /// </summary>
+    public static void ForChunks<TKernel>(CpuDevice device, int rows, int chunks, in TKernel kernel)
+        where TKernel : struct, IRowChunkKernel
     {
         if (chunks == 1)
         {
-            body(0, 0, rows);
+            kernel.Execute(0, 0, rows);
             return;
         }
-        device.ParallelFor(chunks, c =>
-        {
-            var (s, e) = ChunkRange(rows, chunks, c);
-            body(c, s, e);
-        });
+        CpuParallel.For(device, chunks, 1, new ChunkLoop<TKernel>(kernel, rows, chunks));
     }
 
-    /// <summary>Runs <paramref name="body"/>(startRow, endRow) over all rows, split across threads when large.</summary>
-    public static void ForRows(CpuDevice device, int rows, int cols, Action<int, int> body) =>
-        ForChunks(device, rows, ChunkCount(device, rows, cols), (_, s, e) => body(s, e));
+    /// <summary>Runs <paramref name="kernel"/> over all rows, split into <see cref="ChunkCount"/> ranges.</summary>
+    public static void ForRows<TKernel>(CpuDevice device, int rows, int cols, in TKernel kernel)
+        where TKernel : struct, IRowChunkKernel =>
+        ForChunks(device, rows, ChunkCount(device, rows, cols), kernel);
+
+    /// <summary>Adapts a row-range kernel to the unit ranges <see cref="CpuParallel"/> hands out (one unit = one range).</summary>
+    private readonly struct ChunkLoop<TKernel>(TKernel kernel, int rows, int chunks) : IRangeKernel
+        where TKernel : struct, IRowChunkKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int c = start; c < start + count; c++)
+            {
+                var (s, e) = ChunkRange(rows, chunks, c);
+                kernel.Execute(c, s, e);
+            }
+        }
+    }
 
     /// <summary>max_j(scale·x_j): the shift that keeps exp(scale·x − shift) ≤ 1 for any sign of scale.</summary>
     public static float ScaledMax(ReadOnlySpan<float> x, float scale) =>

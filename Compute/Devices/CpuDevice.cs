@@ -29,23 +29,6 @@ public sealed class CpuDevice : Device
     public static bool HasFma => Fma.IsSupported;
     public static bool HasAvx512 => Avx512F.IsSupported;
 
-    /// <summary>
-    /// Runs <paramref name="body"/> for [0, count) through <see cref="Cpu.CpuParallel"/>, i.e. on this device's thread
-    /// team (the threads the GEMM uses, so the two never oversubscribe the cores); a call nested inside another
-    /// parallel region runs on the calling thread.
-    /// </summary>
-    public void ParallelFor(int count, Action<int> body) =>
-        Cpu.CpuParallel.For(this, count, grain: 1, new IndexLoop(body));
-
-    /// <summary>Adapts a per-index delegate to the range kernels <see cref="Cpu.CpuParallel"/> runs.</summary>
-    private readonly struct IndexLoop(Action<int> body) : Cpu.IRangeKernel
-    {
-        public void Execute(int start, int count)
-        {
-            for (int i = start; i < start + count; i++) body(i);
-        }
-    }
-
     internal override Storage AllocateStorage(long length) => new HostStorage(length);
 
     public override void Synchronize() { }

@@ -1,38 +1,53 @@
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+
 namespace CrateIL.Segmentation.Crf;
 
 /// <summary>
-/// Fully connected CRF on an image grid (Krähenbühl &amp; Koltun 2011) with the semantics of pydensecrf's
-/// DenseCRF2D (crate-reference §6): Potts compatibility, Gaussian (position) and bilateral (position + RGB)
-/// kernels, NORMALIZE_SYMMETRIC kernel normalisation K̃ = diag(n)·K·diag(n) with n_i = 1/√(Σ_j k(f_i,f_j) + 1e−20),
-/// and mean-field inference Q ← softmax(−U + Σ_m w_m·K̃_m·Q) (the filtered sum includes j = i, as the reference).
-/// Pixel (x = column, y = row) has index y·W + x. Kernel filtering uses <see cref="PermutohedralLattice"/>, or the
-/// exact O(N²) <see cref="BruteForceGaussianFilter"/> when constructed with <c>exact: true</c> (tests, tiny images).
-/// Since Q sums to one per pixel and K̃ is linear, only L−1 label channels are filtered per iteration; the last is
-/// K̃·1 − Σ of the others with K̃·1 precomputed (exact algebra; saves half the filtering for 2 labels).
+/// Fully connected CRF on an image grid (Krähenbühl &amp; Koltun 2011) with the semantics and the float32 arithmetic
+/// of pydensecrf's DenseCRF2D (crate-reference §6): Potts compatibility, Gaussian (position) and bilateral
+/// (position + RGB) kernels, NORMALIZE_SYMMETRIC kernel normalisation K̃ = diag(n)·K·diag(n) with
+/// n_i = 1/√(Σ_j k(f_i,f_j) + 1e−20), and mean-field inference Q ← softmax(−U + Σ_m w_m·K̃_m·Q) (the filtered sum
+/// includes j = i, as the reference). Pixel (x = column, y = row) has index y·W + x. Kernel filtering uses
+/// <see cref="PermutohedralLattice"/>, or the exact O(N²) <see cref="BruteForceGaussianFilter"/> when constructed
+/// with <c>exact: true</c> (tests, tiny images).
+/// <para>
+/// Every label channel is filtered, and each step is evaluated in the reference's order: in = Q·n, K(in), ·n,
+/// message = (−w)·that, energy = (−U − message₁) − message₂ …, then per pixel b = exp(e − max e), Q = b / Σb
+/// (a division, not a reciprocal). Together with the lattice's float32 construction this keeps Q within float32
+/// rounding of the reference over many iterations (the tests hold it to 1e−5 after 10).
+/// </para>
+/// All per-pixel passes run on the caller's <see cref="CpuDevice"/> thread team; the buffers are allocated once per
+/// CRF, so repeated <see cref="Inference(int, Span{float})"/> calls allocate nothing.
 /// </summary>
 public sealed class DenseCrf2D
 {
-    private readonly int _n, _labels, _threads;
+    /// <summary>Pixels per thread below which a per-pixel pass is not split.</summary>
+    private const int PixelGrain = 8192;
+
+    private readonly int _n, _labels;
+    private readonly CpuDevice _cpu;
     private readonly bool _exact;
     private readonly List<Term> _terms = new();
     private readonly float[] _negUnary;   // point-major [N, L]: −U
     private bool _hasUnary;
-    private float[] _in = Array.Empty<float>(), _out = Array.Empty<float>();
+    private float[] _q = Array.Empty<float>(), _energy = Array.Empty<float>(), _in = Array.Empty<float>(), _out = Array.Empty<float>();
+    private int _stageTerm;
 
-    private sealed record Term(IFeatureFilter Filter, float[] Norm, float[] FilteredOnes, float Weight);
+    private sealed record Term(IFeatureFilter Filter, float[] Norm, float Weight);
 
-    public DenseCrf2D(int width, int height, int labels, int threads = 2, bool exact = false)
+    /// <param name="cpu">Threads for lattice construction and inference; null runs on the calling thread only.</param>
+    /// <param name="exact">Filter with the exact O(N²) Gaussian sum instead of the lattice (tests, tiny images).</param>
+    public DenseCrf2D(int width, int height, int labels, CpuDevice? cpu = null, bool exact = false)
     {
         if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), $"image size {width}×{height} must be positive");
         if (labels < 2) throw new ArgumentOutOfRangeException(nameof(labels), labels, "a CRF needs at least 2 labels");
         Width = width; Height = height;
         _n = checked(width * height);
         _labels = labels;
-        _threads = Math.Max(1, threads);
+        _cpu = SegmentationCpu.Resolve(cpu);
         _exact = exact;
         _negUnary = new float[(long)_n * labels];
-        _prepareBody = PrepareChunk;
-        _accumulateBody = AccumulateChunk;
     }
 
     public int Width { get; }
@@ -107,17 +122,14 @@ public sealed class DenseCrf2D
     {
         IFeatureFilter filter = _exact
             ? new BruteForceGaussianFilter(features, _n, dims)
-            : PermutohedralLattice.Build(features, _n, dims, _threads);   // internal overload: no copy
+            : PermutohedralLattice.Build(features, _n, dims, _cpu);   // internal overload: no copy
         var ones = new float[_n];
         Array.Fill(ones, 1f);
         var norm = new float[_n];
         filter.Filter(ones, norm, 1);
+        // The reference: norm = 1.0 / sqrt(norm + 1e-20) in double, stored as float.
         for (int p = 0; p < _n; p++) norm[p] = (float)(1.0 / Math.Sqrt(norm[p] + 1e-20));
-        // K̃·1 = n ∘ K(n ∘ 1)
-        var filteredOnes = new float[_n];
-        filter.Filter(norm, filteredOnes, 1);
-        for (int p = 0; p < _n; p++) filteredOnes[p] *= norm[p];
-        _terms.Add(new Term(filter, norm, filteredOnes, compat));
+        _terms.Add(new Term(filter, norm, compat));
     }
 
     /// <summary>Runs mean field and returns Q, label-major [labels, H·W] (as pydensecrf's inference).</summary>
@@ -134,102 +146,93 @@ public sealed class DenseCrf2D
         if (iterations < 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be non-negative");
         if (q.Length != (long)_n * _labels) throw new ArgumentException($"q has {q.Length} values, expected {_labels}×{_n}", nameof(q));
         if (!_hasUnary) throw new InvalidOperationException("SetUnaryEnergy must be called before Inference");
-        int L = _labels, V = L - 1;
-        var current = new float[(long)_n * L];  // point-major Q
-        var energy = new float[(long)_n * L];
-        if (_in.Length < _n * V) { _in = new float[_n * V]; _out = new float[_n * V]; }
-        _current = current;
-        _energy = energy;
-        _chunks = _threads == 1 ? 1 : _threads * 4;
+        int L = _labels, size = _n * L;
+        if (_q.Length < size)
+        {
+            _q = new float[size];
+            _energy = new float[size];
+            _in = new float[size];
+            _out = new float[size];
+        }
         _stageTerm = -1;
-        RunChunks(_accumulateBody);   // Q = softmax(−U)
+        CpuParallel.For(_cpu, _n, PixelGrain, new PixelKernel(this, PixelPass.Accumulate));   // Q = softmax(−U)
         for (int it = 0; it < iterations; it++)
         {
             for (int t = 0; t < _terms.Count; t++)
             {
                 _stageTerm = t;
-                RunChunks(_prepareBody);
-                _terms[t].Filter.Filter(_in.AsSpan(0, _n * V), _out.AsSpan(0, _n * V), V);
-                RunChunks(_accumulateBody);
+                CpuParallel.For(_cpu, _n, PixelGrain, new PixelKernel(this, PixelPass.Prepare));
+                if (_terms[t].Filter is PermutohedralLattice lattice) lattice.Filter(_in, _out, L);
+                else _terms[t].Filter.Filter(_in.AsSpan(0, size), _out.AsSpan(0, size), L);
+                CpuParallel.For(_cpu, _n, PixelGrain, new PixelKernel(this, PixelPass.Accumulate));
             }
         }
-        _current = _energy = Array.Empty<float>();
+        var current = _q;
         for (int p = 0; p < _n; p++)
             for (int l = 0; l < L; l++) q[l * _n + p] = current[p * L + l];
     }
 
-    // Mean-field state for the parallel per-point passes (delegates made once; no closure per pass).
-    private float[] _current = Array.Empty<float>(), _energy = Array.Empty<float>();
-    private int _chunks, _stageTerm;
-    private readonly Action<int> _prepareBody, _accumulateBody;
+    private enum PixelPass { Prepare, Accumulate }
 
-    private void RunChunks(Action<int> body)
+    private readonly struct PixelKernel(DenseCrf2D crf, PixelPass pass) : IRangeKernel
     {
-        if (_chunks == 1) body(0);
-        else Parallel.For(0, _chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
+        public void Execute(int start, int count)
+        {
+            if (pass == PixelPass.Prepare) crf.PrepareRange(start, start + count);
+            else crf.AccumulateRange(start, start + count);
+        }
     }
 
-    private (int Start, int End) ChunkRange(int c) => ((int)((long)_n * c / _chunks), (int)((long)_n * (c + 1) / _chunks));
-
-    /// <summary>Filter input of the current term: n ∘ Q for the first L−1 labels.</summary>
-    private void PrepareChunk(int c)
+    /// <summary>Filter input of the current term: Q·n (the reference's in·diag(norm)).</summary>
+    private void PrepareRange(int p0, int p1)
     {
-        var (p0, p1) = ChunkRange(c);
-        int L = _labels, V = L - 1;
+        int L = _labels;
         var norm = _terms[_stageTerm].Norm;
-        var current = _current;
+        var current = _q;
         var inp = _in;
         for (int p = p0; p < p1; p++)
         {
             float np = norm[p];
-            for (int l = 0; l < V; l++) inp[p * V + l] = current[p * L + l] * np;
+            for (int l = p * L; l < p * L + L; l++) inp[l] = current[l] * np;
         }
     }
 
     /// <summary>
-    /// Adds the current term's message to the energy (the first term starts from −U; term −1 means "no message");
-    /// after the last term, Q = softmax(energy).
+    /// Subtracts the current term's message (−w)·(n ∘ K(n ∘ Q)) from the energy, which the first term starts from
+    /// −U (term −1: no message); after the last term, Q = expAndNormalize(energy).
     /// </summary>
-    private void AccumulateChunk(int c)
+    private void AccumulateRange(int p0, int p1)
     {
-        var (p0, p1) = ChunkRange(c);
-        int L = _labels, V = L - 1, term = _stageTerm;
+        int L = _labels, term = _stageTerm;
         var energy = _energy;
-        if (term <= 0) Array.Copy(_negUnary, (long)p0 * L, energy, (long)p0 * L, (long)(p1 - p0) * L);
         if (term >= 0)
         {
             var t = _terms[term];
             var norm = t.Norm;
-            var ones = t.FilteredOnes;
             var outp = _out;
-            float w = t.Weight;
+            var source = term == 0 ? _negUnary : energy;
+            float negW = -t.Weight;
             for (int p = p0; p < p1; p++)
             {
-                float np = norm[p], rest = ones[p];
-                int e = p * L;
-                for (int l = 0; l < V; l++)
-                {
-                    float k = outp[p * V + l] * np;
-                    energy[e + l] += w * k;   // Potts: −compat(K̃Q) = +w·K̃Q
-                    rest -= k;
-                }
-                energy[e + V] += w * rest;
+                float np = norm[p];
+                for (int e = p * L; e < p * L + L; e++) energy[e] = source[e] - negW * (outp[e] * np);
             }
         }
-        if (term == _terms.Count - 1 || term < 0) SoftmaxRows(energy, _current, L, p0, p1);
+        if (term < 0) SoftmaxRows(_negUnary, _q, L, p0, p1);
+        else if (term == _terms.Count - 1) SoftmaxRows(energy, _q, L, p0, p1);
     }
 
+    /// <summary>pydensecrf's expAndNormalize per pixel: b = exp(e − max e), Q = b / Σb (labels summed in order).</summary>
     private static void SoftmaxRows(float[] logits, float[] probs, int labels, int p0, int p1)
     {
         for (int p = p0; p < p1; p++)
         {
             int e = p * labels;
-            float mx = float.NegativeInfinity;
-            for (int l = 0; l < labels; l++) mx = Math.Max(mx, logits[e + l]);
+            float mx = logits[e];
+            for (int l = 1; l < labels; l++) mx = Math.Max(mx, logits[e + l]);
             float s = 0;
             for (int l = 0; l < labels; l++) { float v = MathF.Exp(logits[e + l] - mx); probs[e + l] = v; s += v; }
-            float inv = 1f / s;
-            for (int l = 0; l < labels; l++) probs[e + l] *= inv;
+            for (int l = 0; l < labels; l++) probs[e + l] /= s;
         }
     }
 

@@ -1,3 +1,7 @@
+using System.Runtime.Intrinsics;
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+
 namespace CrateIL.Segmentation.Crf;
 
 /// <summary>A linear filter over per-point values: out_i ≈ Σ_j k(f_i, f_j)·in_j, values point-major [N, V].</summary>
@@ -9,21 +13,37 @@ public interface IFeatureFilter
 }
 
 /// <summary>
-/// Permutohedral-lattice Gaussian filtering (Adams, Baek &amp; Davis 2010), following the semantics of the
-/// densecrf/pydensecrf lattice (crate-reference §6.3): features are elevated onto the plane Σy = 0 of ℝ^(d+1)
-/// with per-axis scale √(2/3)(d+1)/√((i+1)(i+2)), each point splats onto the d+1 vertices of its enclosing
-/// simplex with barycentric weights, the lattice is blurred with [½ 1 ½] along each of the d+1 lattice axes,
-/// and values are sliced back with the same weights times α = 1/(1 + 2^(−d)). The result approximates
-/// Σ_j exp(−½‖f_i − f_j‖²)·in_j up to a constant factor (it cancels under symmetric normalisation).
-/// Written for CrateIL. Differences from the C++ reference, all deliberate:
-/// splatting is done as a gather over a precomputed vertex→(point, weight) list instead of a scatter (parallel
-/// without atomics, deterministic for any thread count); lattice keys are packed into two 64-bit words
-/// (d ≤ 8, coordinates in the 16-bit range, as the reference's short keys); rounding ties go down as the
-/// reference's non-SSE path. All buffers are allocated once; <see cref="Filter"/> allocates nothing.
+/// Permutohedral-lattice Gaussian filtering (Adams, Baek &amp; Davis 2010) with the arithmetic of the densecrf /
+/// pydensecrf lattice (crate-reference §6.3), so that a CRF built on it follows the reference to float32 rounding:
+/// features are elevated onto the plane Σy = 0 of ℝ^(d+1) with per-axis scale √(2/3)(d+1)/√((i+1)(i+2)), each point
+/// splats onto the d+1 vertices of its enclosing simplex with barycentric weights, the lattice is blurred with
+/// [½ 1 ½] along each of the d+1 lattice axes, and values are sliced back with the same weights times
+/// α = 1/(1 + 2^(−d)). The result approximates Σ_j exp(−½‖f_i − f_j‖²)·in_j up to a constant factor (it cancels
+/// under symmetric normalisation).
+/// <para>
+/// Float32 fidelity (why the code looks the way it does): the embedding runs in float32 exactly as the reference's
+/// SSE construction (products, rounding half-to-even, float comparisons for the ranks, barycentric sums in
+/// coordinate order); filtering follows the reference's two code paths — value sizes ≤ 2 (the two-label CRF and
+/// the normaliser) blur with a double-evaluated ½ and slice as (w·v)·α, larger value sizes blur in float and slice
+/// as (w·α)·v. No fused multiply-adds anywhere (the reference has none). Splatting is a gather over a precomputed
+/// vertex→(point, weight) list instead of a scatter (parallel without atomics, deterministic for any thread count);
+/// it adds each vertex's terms in point order, as the reference's scatter does, so vertex numbering (which differs)
+/// never changes a sum. Lattice keys are packed into two 64-bit words (d ≤ 8, coordinates in the 16-bit range, as
+/// the reference's short keys).
+/// </para>
+/// All parallel passes run on the <see cref="CpuDevice"/>'s thread team (struct kernels); buffers are allocated
+/// once, so <see cref="Filter(ReadOnlySpan{float}, Span{float}, int)"/> allocates nothing after the first call with a given value size.
 /// </summary>
 public sealed class PermutohedralLattice : IFeatureFilter
 {
-    private readonly int _n, _d, _threads;
+    /// <summary>Points per thread below which a per-point pass is not split.</summary>
+    private const int PointGrain = 8192;
+
+    /// <summary>Vertex·value entries below which a blur pass runs on the calling thread (waking workers costs more).</summary>
+    private const int BlurSerialEntries = 1 << 18;
+
+    private readonly int _n, _d;
+    private readonly CpuDevice _cpu;
     private readonly int[] _offsets;     // N·(d+1): vertex slot (+1; slot 0 is the all-zero "missing" vertex)
     private readonly float[] _weights;   // N·(d+1): barycentric weights
     private readonly int[] _splatStart;  // M+1: CSR rows of the transposed splat matrix
@@ -34,11 +54,11 @@ public sealed class PermutohedralLattice : IFeatureFilter
     private float[] _values = Array.Empty<float>();
     private float[] _scratch = Array.Empty<float>();
 
-    // Per-call state for the parallel bodies (delegates are made once; no closure per call).
-    private float[] _inArray = Array.Empty<float>();
-    private float[] _outArray = Array.Empty<float>();
-    private int _valueSize, _axis, _chunks;
-    private readonly Action<int> _splatBody, _blurBody, _sliceBody;
+    // Per-call state of the filter passes (read by the struct kernels).
+    private float[] _input = Array.Empty<float>();
+    private float[] _output = Array.Empty<float>();
+    private float[] _copyIn = Array.Empty<float>(), _copyOut = Array.Empty<float>();
+    private int _valueSize, _axis;
 
     /// <summary>Number of lattice vertices.</summary>
     public int Vertices { get; }
@@ -47,211 +67,379 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
     public int Dimensions => _d;
 
-    private PermutohedralLattice(int n, int d, int threads, int[] offsets, float[] weights, int vertices, int[] blur)
+    private PermutohedralLattice(int n, int d, CpuDevice cpu, int[] offsets, float[] weights, int vertices, int[] blur,
+        int[] splatStart, int[] splatPoint, float[] splatWeight)
     {
-        _n = n; _d = d; _threads = Math.Max(1, threads);
+        _n = n; _d = d; _cpu = cpu;
         _offsets = offsets; _weights = weights; Vertices = vertices; _blur = blur;
+        _splatStart = splatStart; _splatPoint = splatPoint; _splatWeight = splatWeight;
+        // float alpha = 1.0f / (1 + powf(2, -d)) in the reference: every step in float.
         _alpha = 1f / (1f + MathF.Pow(2f, -d));
-        // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it. A counting sort
-        // over one contiguous point range per thread: counts per (range, vertex), offsets in (vertex, range) order,
-        // then each range fills its own positions, so the layout equals a serial pass.
-        int d1 = d + 1;
-        int parts = Math.Max(1, Math.Min(_threads, n / 1024 + 1));
-        var counts = new int[(long)parts * vertices];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = _threads };
-        Parallel.For(0, parts, options, part =>
-        {
-            int e0 = (int)((long)n * part / parts) * d1, e1 = (int)((long)n * (part + 1) / parts) * d1;
-            var own = counts.AsSpan(part * vertices, vertices);
-            for (int e = e0; e < e1; e++) own[offsets[e] - 1]++;
-        });
-        _splatStart = new int[vertices + 1];
-        int running = 0;
-        for (int v = 0; v < vertices; v++)
-        {
-            _splatStart[v] = running;
-            for (int part = 0; part < parts; part++)
-            {
-                int c = counts[part * vertices + v];
-                counts[part * vertices + v] = running;
-                running += c;
-            }
-        }
-        _splatStart[vertices] = running;
-        _splatPoint = new int[offsets.Length];
-        _splatWeight = new float[offsets.Length];
-        var splatPoint = _splatPoint;
-        var splatWeight = _splatWeight;
-        Parallel.For(0, parts, options, part =>
-        {
-            int p0 = (int)((long)n * part / parts), p1 = (int)((long)n * (part + 1) / parts);
-            var fill = counts.AsSpan(part * vertices, vertices);
-            for (int p = p0; p < p1; p++)
-                for (int e = p * d1; e < p * d1 + d1; e++)
-                {
-                    int at = fill[offsets[e] - 1]++;
-                    splatPoint[at] = p;
-                    splatWeight[at] = weights[e];
-                }
-        });
-        _splatBody = SplatChunk;
-        _blurBody = BlurChunk;
-        _sliceBody = SliceChunk;
     }
 
     /// <summary>
     /// Builds the lattice for <paramref name="n"/> points with <paramref name="d"/>-dimensional features
-    /// (point-major [n, d], already divided by the kernel standard deviations).
+    /// (point-major [n, d], already divided by the kernel standard deviations). Construction and filtering run on
+    /// <paramref name="cpu"/>'s threads; null runs everything on the calling thread.
     /// </summary>
-    public static PermutohedralLattice Build(ReadOnlySpan<float> features, int n, int d, int threads = 2)
+    public static PermutohedralLattice Build(ReadOnlySpan<float> features, int n, int d, CpuDevice? cpu = null)
     {
         if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
-        return Build(features.ToArray(), n, d, threads);
+        return Build(features.ToArray(), n, d, cpu);
     }
 
-    /// <summary>As <see cref="Build(ReadOnlySpan{float}, int, int, int)"/> without copying the features.</summary>
-    internal static PermutohedralLattice Build(float[] features, int n, int d, int threads)
+    /// <summary>As <see cref="Build(ReadOnlySpan{float}, int, int, CpuDevice?)"/> without copying the features.</summary>
+    internal static PermutohedralLattice Build(float[] features, int n, int d, CpuDevice? cpu)
     {
         if (d < 1 || d > 8) throw new ArgumentOutOfRangeException(nameof(d), d, "feature dimension must be in 1..8");
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "need at least one point");
         if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
-        int d1 = d + 1;
-        var weights = new float[n * d1];
-        var offsets = new int[n * d1];
-        var scale = new double[d + 1];
-        for (int j = 1; j <= d; j++) scale[j] = Math.Sqrt(2.0 / 3.0) * d1 / Math.Sqrt((double)j * (j + 1));
-        // One contiguous point range per thread, each with its own vertex table (no shared writes, no locks);
-        // the tables are merged afterwards. Vertex numbering then depends on the thread count, the filter result
-        // does not (every per-vertex and per-point sum runs in a fixed order independent of vertex ids).
-        int parts = Math.Max(1, Math.Min(threads, n / 1024 + 1));
-        var locals = new VertexTable[parts];
-        var errors = new string?[parts];
-        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) };
-        Parallel.For(0, parts, options, part =>
-        {
-            int start = (int)((long)n * part / parts), end = (int)((long)n * (part + 1) / parts);
-            errors[part] = EmbedRange(features, d, scale, start, end, weights, offsets, out locals[part]);
-        });
-        foreach (var error in errors)
-            if (error is not null) throw new ArgumentException(error, nameof(features));
+        var builder = new Builder(features, n, d, SegmentationCpu.Resolve(cpu));
+        return builder.Run();
+    }
 
-        // Merge: part 0's local ids are the global ids; the other parts' vertices are found or added, and their
-        // entries renumbered in parallel.
-        var table = locals[0];
-        var renumber = new int[parts][];
-        for (int part = 1; part < parts; part++)
+    /// <summary>
+    /// Construction state shared by the parallel passes. Points are split into one contiguous range per thread,
+    /// each with its own vertex table (no shared writes, no locks); the tables are merged afterwards. Vertex
+    /// numbering then depends on the thread count, the filter result does not.
+    /// </summary>
+    private sealed class Builder
+    {
+        private readonly float[] _features;
+        private readonly int _n, _d, _d1, _parts;
+        private readonly CpuDevice _cpu;
+        private readonly float[] _scale;
+        private readonly float _invD1;
+        private readonly int[] _offsets;
+        private readonly float[] _weights;
+        private readonly VertexTable[] _locals;
+        private readonly string?[] _errors;
+        private int[][] _renumber = Array.Empty<int[]>();
+        private VertexTable _table = null!;
+        private int[] _blur = Array.Empty<int>();
+        private int[] _counts = Array.Empty<int>();
+        private int[] _splatPoint = Array.Empty<int>();
+        private float[] _splatWeight = Array.Empty<float>();
+        private int _vertices;
+
+        public Builder(float[] features, int n, int d, CpuDevice cpu)
         {
-            var local = locals[part];
-            var map = renumber[part] = new int[local.Count + 1];
-            for (int v = 0; v < local.Count; v++) map[v + 1] = table.FindOrAdd(local.Lo(v), local.Hi(v)) + 1;
+            _features = features; _n = n; _d = d; _d1 = d + 1; _cpu = cpu;
+            // The reference: float inv_std_dev = sqrt(2.0/3.0)*(d+1); scale_i = float(1.0/sqrt((i+2)(i+1))·inv_std_dev).
+            float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * _d1);
+            _scale = new float[d];
+            for (int i = 0; i < d; i++) _scale[i] = (float)(1.0 / Math.Sqrt((i + 2) * (i + 1)) * invStdDev);
+            _invD1 = 1f / _d1;
+            _offsets = new int[n * _d1];
+            _weights = new float[n * _d1];
+            _parts = Math.Max(1, Math.Min(cpu.Threads, n / 1024 + 1));
+            _locals = new VertexTable[_parts];
+            _errors = new string?[_parts];
         }
-        if (parts > 1)
-            Parallel.For(1, parts, options, part =>
-            {
-                int start = (int)((long)n * part / parts) * d1, end = (int)((long)n * (part + 1) / parts) * d1;
-                var map = renumber[part];
-                for (int e = start; e < end; e++) offsets[e] = map[offsets[e]];
-            });
-        int m = table.Count;
-        int chunks = Math.Max(1, threads) * 4;
 
-        // Blur neighbours along each lattice axis j: n1 = key − 1 (coordinate j: + d), n2 = key + 1 (coordinate j: − d);
-        // for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only n1 is
-        // looked up and n2 of the vertex found is set to v (each slot is written by exactly one vertex: no race).
-        var blur = new int[d1 * m * 2];
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, c =>
+        private (int Start, int End) PartRange(int part) => ((int)((long)_n * part / _parts), (int)((long)_n * (part + 1) / _parts));
+
+        public PermutohedralLattice Run()
         {
-            int start = (int)((long)m * c / chunks), end = (int)((long)m * (c + 1) / chunks);
+            CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Embed));
+            foreach (var error in _errors)
+                if (error is not null) throw new ArgumentException(error, "features");
+            // Merge: part 0's local ids are the global ids; the other parts' vertices are found or added, and their
+            // entries renumbered in parallel.
+            _table = _locals[0];
+            _renumber = new int[_parts][];
+            for (int part = 1; part < _parts; part++)
+            {
+                var local = _locals[part];
+                var map = _renumber[part] = new int[local.Count + 1];
+                for (int v = 0; v < local.Count; v++) map[v + 1] = _table.FindOrAdd(local.Lo(v), local.Hi(v)) + 1;
+            }
+            if (_parts > 1) CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Renumber));
+            _vertices = _table.Count;
+            _blur = new int[_d1 * _vertices * 2];
+            CpuParallel.For(_cpu, _vertices, 2048, new PartKernel(this, Stage.Neighbours));
+            // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it. A counting
+            // sort over the point ranges: counts per (range, vertex), offsets in (vertex, range) order, then each
+            // range fills its own positions, so the layout equals a serial pass.
+            _counts = new int[(long)_parts * _vertices];
+            CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Count));
+            var splatStart = new int[_vertices + 1];
+            int running = 0;
+            for (int v = 0; v < _vertices; v++)
+            {
+                splatStart[v] = running;
+                for (int part = 0; part < _parts; part++)
+                {
+                    int c = _counts[part * _vertices + v];
+                    _counts[part * _vertices + v] = running;
+                    running += c;
+                }
+            }
+            splatStart[_vertices] = running;
+            _splatPoint = new int[_offsets.Length];
+            _splatWeight = new float[_offsets.Length];
+            CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Fill));
+            return new PermutohedralLattice(_n, _d, _cpu, _offsets, _weights, _vertices, _blur, splatStart, _splatPoint, _splatWeight);
+        }
+
+        private enum Stage { Embed, Renumber, Neighbours, Count, Fill }
+
+        private readonly struct PartKernel(Builder b, Stage stage) : IRangeKernel
+        {
+            public void Execute(int start, int count)
+            {
+                if (stage == Stage.Neighbours)
+                {
+                    b.Neighbours(start, start + count);
+                    return;
+                }
+                for (int u = start; u < start + count; u++)
+                    switch (stage)
+                    {
+                        case Stage.Embed: b.Embed(u); break;
+                        case Stage.Renumber: if (u > 0) b.Renumber(u); break;
+                        case Stage.Count: b.Count(u); break;
+                        default: b.Fill(u); break;
+                    }
+            }
+        }
+
+        private void Renumber(int part)
+        {
+            var (p0, p1) = PartRange(part);
+            var map = _renumber[part];
+            for (int e = p0 * _d1; e < p1 * _d1; e++) _offsets[e] = map[_offsets[e]];
+        }
+
+        private void Count(int part)
+        {
+            var (p0, p1) = PartRange(part);
+            var own = _counts.AsSpan(part * _vertices, _vertices);
+            for (int e = p0 * _d1; e < p1 * _d1; e++) own[_offsets[e] - 1]++;
+        }
+
+        private void Fill(int part)
+        {
+            var (p0, p1) = PartRange(part);
+            var fill = _counts.AsSpan(part * _vertices, _vertices);
+            for (int p = p0; p < p1; p++)
+                for (int e = p * _d1; e < (p + 1) * _d1; e++)
+                {
+                    int at = fill[_offsets[e] - 1]++;
+                    _splatPoint[at] = p;
+                    _splatWeight[at] = _weights[e];
+                }
+        }
+
+        /// <summary>
+        /// Blur neighbours along each lattice axis j: n1 = key − 1 (coordinate j: + d), n2 = key + 1 (coordinate j:
+        /// − d); for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only
+        /// n1 is looked up and n2 of the vertex found is set to v (each slot is written by exactly one vertex).
+        /// </summary>
+        private void Neighbours(int start, int end)
+        {
+            int d = _d, m = _vertices;
             Span<int> key = stackalloc int[d];
             Span<int> nb = stackalloc int[d];
             for (int v = start; v < end; v++)
             {
-                Unpack(table.Lo(v), table.Hi(v), key);
+                Unpack(_table.Lo(v), _table.Hi(v), key);
                 for (int j = 0; j <= d; j++)
                 {
                     for (int i = 0; i < d; i++) nb[i] = key[i] - 1;
                     if (j < d) nb[j] = key[j] + d;
                     var (lo1, hi1) = Pack(nb);
-                    int u = table.Find(lo1, hi1);
-                    blur[((long)j * m + v) * 2] = u + 1;
-                    if (u >= 0) blur[((long)j * m + u) * 2 + 1] = v + 1;
+                    int u = _table.Find(lo1, hi1);
+                    _blur[((long)j * m + v) * 2] = u + 1;
+                    if (u >= 0) _blur[((long)j * m + u) * 2 + 1] = v + 1;
                 }
             }
-        });
-        return new PermutohedralLattice(n, d, threads, offsets, weights, m, blur);
+        }
+
+        /// <summary>
+        /// Embeds the points of one range, computes their simplex vertex keys and barycentric weights, and numbers the
+        /// vertices in a table of their own (offsets get local id + 1). Neighbouring points (consecutive pixels) often
+        /// share vertices, so the previous point's vertices are checked before the table.
+        /// </summary>
+        private void Embed(int part)
+        {
+            var (start, end) = PartRange(part);
+            int d = _d, d1 = _d1;
+            var table = _locals[part] = new VertexTable(Math.Max(16, (end - start) / 4), wideKeys: d > 6);
+            const int W = EmbedLanes;
+            Span<float> rem0 = stackalloc float[W * d1];
+            Span<int> rank = stackalloc int[W * d1];
+            Span<float> bary = stackalloc float[W * (d + 2)];
+            Span<float> scratch = stackalloc float[EmbedScratch(d)];
+            Span<int> key = stackalloc int[d];
+            Span<ulong> prevLo = stackalloc ulong[d1], prevHi = stackalloc ulong[d1], curLo = stackalloc ulong[d1], curHi = stackalloc ulong[d1];
+            Span<int> prevId = stackalloc int[d1], curId = stackalloc int[d1];
+            bool havePrev = false;
+            for (int p0 = start; p0 < end; p0 += W)
+            {
+                int count = Math.Min(W, end - p0);
+                if (!EmbedBlock(_features, p0, count, d, _scale, _invD1, scratch, rem0, rank, bary))
+                    // A non-finite or huge coordinate somewhere in the block: redo it point by point to name the point.
+                    for (int l = 0; l < count; l++)
+                        if (!EmbedPoint(_features.AsSpan((p0 + l) * d, d), d, _scale, _invD1, scratch[..d1], rem0.Slice(l * d1, d1), rank.Slice(l * d1, d1), bary.Slice(l * (d + 2), d + 2)))
+                        {
+                            _errors[part] = $"feature of point {p0 + l} is not finite or too large for the lattice";
+                            return;
+                        }
+                for (int l = 0; l < count; l++)
+                {
+                    int p = p0 + l;
+                    var pr = rem0.Slice(l * d1, d1);
+                    var pk = rank.Slice(l * d1, d1);
+                    var pb = bary.Slice(l * (d + 2), d + 2);
+                    for (int r = 0; r <= d; r++)
+                    {
+                        for (int i = 0; i < d; i++)
+                        {
+                            float k = pr[i] + (pk[i] <= d - r ? r : r - d1);
+                            if (!(k >= short.MinValue && k <= short.MaxValue))
+                            {
+                                _errors[part] = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+                                return;
+                            }
+                            key[i] = (int)k;
+                        }
+                        var (lo, hi) = Pack(key);
+                        int id = -1;
+                        if (havePrev)
+                            for (int q = 0; q < d1; q++)
+                                if (prevLo[q] == lo && prevHi[q] == hi) { id = prevId[q]; break; }
+                        if (id < 0) id = table.FindOrAdd(lo, hi);
+                        curLo[r] = lo; curHi[r] = hi; curId[r] = id;
+                        _offsets[p * d1 + r] = id + 1;
+                        _weights[p * d1 + r] = pb[r];
+                    }
+                    curLo.CopyTo(prevLo); curHi.CopyTo(prevHi); curId.CopyTo(prevId);
+                    havePrev = true;
+                }
+            }
+        }
+    }
+
+    /// <summary>Points embedded together by <see cref="EmbedBlock"/> (one Vector256 of floats).</summary>
+    private const int EmbedLanes = 8;
+
+    private static int EmbedScratch(int d) => EmbedLanes * (4 * (d + 1) + 1);
+
+    /// <summary>
+    /// <see cref="EmbedPoint"/> for up to 8 points at once, lane by lane the same float32 operations (Vector256
+    /// multiply, add, subtract, compare and round-half-to-even are exact per lane, and no FMA is used), so the
+    /// result equals the scalar path bit for bit; this is how the reference's SSE construction works too (4 lanes).
+    /// Lanes past <paramref name="count"/> embed a zero feature and are ignored. Outputs per lane l: rem0[l·(d+1)..],
+    /// rank[l·(d+1)..], bary[l·(d+2)..]. Returns false when a lane is not finite or too large for the lattice.
+    /// </summary>
+    private static bool EmbedBlock(float[] features, int p0, int count, int d, ReadOnlySpan<float> scale, float invD1,
+        Span<float> scratch, Span<float> rem0, Span<int> rank, Span<float> bary)
+    {
+        const int W = EmbedLanes;
+        int d1 = d + 1;
+        var elevated = scratch[..(W * d1)];
+        var rem = scratch.Slice(W * d1, W * d1);
+        var rk = scratch.Slice(2 * W * d1, W * d1);
+        var bv = scratch.Slice(3 * W * d1, W * d1);
+        var lane = scratch.Slice(4 * W * d1, W);
+        var sm = Vector256<float>.Zero;
+        for (int j = d; j > 0; j--)
+        {
+            for (int l = 0; l < W; l++) lane[l] = l < count ? features[(p0 + l) * d + j - 1] : 0f;
+            var cf = Vector256.Create<float>(lane) * Vector256.Create(scale[j - 1]);
+            (sm - Vector256.Create((float)j) * cf).CopyTo(elevated.Slice(j * W, W));
+            sm += cf;
+        }
+        sm.CopyTo(elevated[..W]);
+        var limit = Vector256.Create((float)(1 << 20));
+        var vInv = Vector256.Create(invD1);
+        var vD1 = Vector256.Create((float)d1);
+        var one = Vector256<float>.One;
+        var sum = Vector256<float>.Zero;
+        var bad = Vector256<float>.Zero;
+        for (int i = 0; i <= d; i++)
+        {
+            var v = Vector256.Round(vInv * Vector256.Create<float>(elevated.Slice(i * W, W)));
+            // NaN and ±∞ fail the comparison (NaN compares false), as do coordinates beyond the key range.
+            bad |= ~Vector256.LessThanOrEqual(Vector256.Abs(v), limit);
+            (v * vD1).CopyTo(rem.Slice(i * W, W));
+            sum += v;
+        }
+        if (!Vector256.EqualsAll(bad, Vector256<float>.Zero)) return false;
+        for (int i = 0; i <= d; i++) Vector256<float>.Zero.CopyTo(rk.Slice(i * W, W));
+        for (int i = 0; i < d; i++)
+        {
+            var di = Vector256.Create<float>(elevated.Slice(i * W, W)) - Vector256.Create<float>(rem.Slice(i * W, W));
+            var ri = Vector256.Create<float>(rk.Slice(i * W, W));
+            for (int j = i + 1; j <= d; j++)
+            {
+                var dj = Vector256.Create<float>(elevated.Slice(j * W, W)) - Vector256.Create<float>(rem.Slice(j * W, W));
+                var c = Vector256.LessThan(di, dj) & one;
+                ri += c;
+                (Vector256.Create<float>(rk.Slice(j * W, W)) + (one - c)).CopyTo(rk.Slice(j * W, W));
+            }
+            ri.CopyTo(rk.Slice(i * W, W));
+        }
+        for (int i = 0; i <= d; i++)
+        {
+            var r = Vector256.Create<float>(rk.Slice(i * W, W)) + sum;
+            var shift = (Vector256.LessThan(r, Vector256<float>.Zero) & vD1) - (Vector256.GreaterThanOrEqual(r, vD1) & vD1);
+            (r + shift).CopyTo(rk.Slice(i * W, W));
+            var m = Vector256.Create<float>(rem.Slice(i * W, W)) + shift;
+            m.CopyTo(rem.Slice(i * W, W));
+            ((Vector256.Create<float>(elevated.Slice(i * W, W)) - m) * vInv).CopyTo(bv.Slice(i * W, W));
+        }
+        // Barycentric sums per lane, in coordinate order (the reference does this part lane by lane too).
+        for (int l = 0; l < count; l++)
+        {
+            var b = bary.Slice(l * (d + 2), d + 2);
+            b.Clear();
+            for (int i = 0; i <= d; i++)
+            {
+                int ri = (int)rk[i * W + l];
+                float v = bv[i * W + l];
+                b[d - ri] += v;
+                b[d - ri + 1] -= v;
+                rem0[l * d1 + i] = rem[i * W + l];
+                rank[l * d1 + i] = ri;
+            }
+            b[0] += 1f + b[d + 1];
+        }
+        return true;
     }
 
     /// <summary>
-    /// Embeds points [start, end), computes their simplex vertex keys and barycentric weights, and numbers the vertices
-    /// in a table of their own (offsets get local id + 1). Neighbouring points (consecutive pixels) usually share
-    /// vertices, so the previous point's vertices are checked before the table. Returns an error message or null.
+    /// Elevation, nearest remainder-0 point, ranks and barycentric weights of one feature vector, each operation in
+    /// float32 as the reference's SSE construction (which works on four points per vector, lane by lane the same
+    /// arithmetic). Returns false for a non-finite feature.
     /// </summary>
-    private static string? EmbedRange(float[] features, int d, double[] scale, int start, int end, float[] weights, int[] offsets, out VertexTable table)
+    private static bool EmbedPoint(ReadOnlySpan<float> f, int d, ReadOnlySpan<float> scale, float invD1,
+        Span<float> elevated, Span<float> rem0, Span<int> rank, Span<float> bary)
     {
         int d1 = d + 1;
-        table = new VertexTable(Math.Max(16, (end - start) / 16), wideKeys: d > 6);
-        Span<double> elevated = stackalloc double[d1];
-        Span<int> rem0 = stackalloc int[d1];
-        Span<int> rank = stackalloc int[d1];
-        Span<double> bary = stackalloc double[d + 2];
-        Span<int> key = stackalloc int[d];
-        Span<ulong> prevLo = stackalloc ulong[d1], prevHi = stackalloc ulong[d1], curLo = stackalloc ulong[d1], curHi = stackalloc ulong[d1];
-        Span<int> prevId = stackalloc int[d1], curId = stackalloc int[d1];
-        bool havePrev = false;
-        for (int p = start; p < end; p++)
-        {
-            if (!Embed(features.AsSpan(p * d, d), d, scale, elevated, rem0, rank, bary))
-                return $"feature of point {p} is not finite";
-            for (int r = 0; r <= d; r++)
-            {
-                for (int i = 0; i < d; i++)
-                {
-                    int k = rem0[i] + (rank[i] <= d - r ? r : r - d1);
-                    if (k < short.MinValue || k > short.MaxValue)
-                        return $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
-                    key[i] = k;
-                }
-                var (lo, hi) = Pack(key);
-                int id = -1;
-                if (havePrev)
-                    for (int q = 0; q < d1; q++)
-                        if (prevLo[q] == lo && prevHi[q] == hi) { id = prevId[q]; break; }
-                if (id < 0) id = table.FindOrAdd(lo, hi);
-                curLo[r] = lo; curHi[r] = hi; curId[r] = id;
-                offsets[p * d1 + r] = id + 1;
-                weights[p * d1 + r] = (float)bary[r];
-            }
-            curLo.CopyTo(prevLo); curHi.CopyTo(prevHi); curId.CopyTo(prevId);
-            havePrev = true;
-        }
-        return null;
-    }
-
-    /// <summary>Elevation, nearest remainder-0 point, ranks and barycentric weights of one feature vector.</summary>
-    private static bool Embed(ReadOnlySpan<float> f, int d, ReadOnlySpan<double> scale, Span<double> elevated, Span<int> rem0, Span<int> rank, Span<double> bary)
-    {
-        int d1 = d + 1;
-        double sm = 0;
+        float sm = 0;
         for (int j = d; j > 0; j--)
         {
-            double cf = f[j - 1] * scale[j];
-            if (!double.IsFinite(cf)) return false;
+            float cf = f[j - 1] * scale[j - 1];
             elevated[j] = sm - j * cf;
             sm += cf;
         }
         elevated[0] = sm;
+        if (!float.IsFinite(sm)) return false;
+        // Nearest point of the (d+1)ℤ lattice coordinate-wise: round(v/(d+1)) with v·(1/(d+1)) in float, ties to even.
         int sum = 0;
         for (int i = 0; i <= d; i++)
         {
-            double v = elevated[i] / d1;
-            int up = (int)Math.Ceiling(v) * d1, down = (int)Math.Floor(v) * d1;
-            rem0[i] = up - elevated[i] < elevated[i] - down ? up : down;
-            sum += rem0[i] / d1;
+            float v = MathF.Round(invD1 * elevated[i]);
+            if (!float.IsFinite(v) || Math.Abs(v) > 1 << 20) return false;
+            rem0[i] = v * d1;
+            sum += (int)v;
         }
         rank.Clear();
         for (int i = 0; i < d; i++)
         {
-            double di = elevated[i] - rem0[i];
+            float di = elevated[i] - rem0[i];
             for (int j = i + 1; j <= d; j++)
                 if (di < elevated[j] - rem0[j]) rank[i]++;
                 else rank[j]++;
@@ -260,16 +448,16 @@ public sealed class PermutohedralLattice : IFeatureFilter
         {
             rank[i] += sum;
             if (rank[i] < 0) { rank[i] += d1; rem0[i] += d1; }
-            else if (rank[i] > d) { rank[i] -= d1; rem0[i] -= d1; }
+            else if (rank[i] >= d1) { rank[i] -= d1; rem0[i] -= d1; }
         }
         bary.Clear();
         for (int i = 0; i <= d; i++)
         {
-            double v = (elevated[i] - rem0[i]) / d1;
+            float v = (elevated[i] - rem0[i]) * invD1;
             bary[d - rank[i]] += v;
             bary[d - rank[i] + 1] -= v;
         }
-        bary[0] += 1.0 + bary[d + 1];
+        bary[0] += 1f + bary[d + 1];
         return true;
     }
 
@@ -292,124 +480,195 @@ public sealed class PermutohedralLattice : IFeatureFilter
     }
 
     /// <summary>
-    /// out = α·S·B·Sᵀ·in for point-major values [N, valueSize]; input and output may be the same array.
+    /// out = α·S·B·Sᵀ·in for point-major values [N, valueSize]; input and output may be the same span.
     /// </summary>
     public void Filter(ReadOnlySpan<float> input, Span<float> output, int valueSize)
     {
+        CheckSizes(input.Length, output.Length, valueSize);
+        if (_copyIn.Length < input.Length) { _copyIn = new float[input.Length]; _copyOut = new float[input.Length]; }
+        input.CopyTo(_copyIn);
+        Filter(_copyIn, _copyOut, valueSize);
+        _copyOut.AsSpan(0, output.Length).CopyTo(output);
+    }
+
+    private void CheckSizes(long input, long output, int valueSize)
+    {
         if (valueSize < 1) throw new ArgumentOutOfRangeException(nameof(valueSize), valueSize, "value size must be positive");
-        if (input.Length != (long)_n * valueSize || output.Length != (long)_n * valueSize)
-            throw new ArgumentException($"filter input {input.Length} / output {output.Length} must have {_n}×{valueSize} values");
+        if (input < (long)_n * valueSize || output < (long)_n * valueSize)
+            throw new ArgumentException($"filter input {input} / output {output} must have {_n}×{valueSize} values");
+    }
+
+    /// <summary>As <see cref="Filter(ReadOnlySpan{float}, Span{float}, int)"/> on arrays (first N·valueSize values),
+    /// without copies; <paramref name="input"/> and <paramref name="output"/> must be different arrays.</summary>
+    internal void Filter(float[] input, float[] output, int valueSize)
+    {
+        CheckSizes(input.Length, output.Length, valueSize);
         int slots = (Vertices + 1) * valueSize;
         if (_values.Length < slots) { _values = new float[slots]; _scratch = new float[slots]; }
-        if (_inArray.Length < input.Length) { _inArray = new float[input.Length]; _outArray = new float[input.Length]; }
-        input.CopyTo(_inArray);
+        _input = input;
+        _output = output;
         _valueSize = valueSize;
-        _chunks = _threads == 1 ? 1 : _threads * 4;
-        Run(_splatBody);
-        bool serialBlur = _chunks == 1 || (long)Vertices * valueSize < 1 << 18;
+        CpuParallel.For(_cpu, Vertices, Math.Max(256, PointGrain / (_d + 1)), new FilterKernel(this, FilterPass.Splat));
+        bool serialBlur = (long)Vertices * valueSize < BlurSerialEntries;
         for (int j = 0; j <= _d; j++)
         {
             _axis = j;
-            // A blur pass over a small lattice is shorter than waking the workers (which, on a loaded machine, can
-            // take milliseconds): run it on the calling thread.
-            if (serialBlur) BlurRange(0, Vertices, true);
-            else Run(_blurBody);
+            // A blur pass over a small lattice is shorter than waking the workers: run it on the calling thread.
+            if (serialBlur) BlurRange(0, Vertices);
+            else CpuParallel.For(_cpu, Vertices, 4096, new FilterKernel(this, FilterPass.Blur));
             (_values, _scratch) = (_scratch, _values);
         }
-        Run(_sliceBody);
-        _outArray.AsSpan(0, output.Length).CopyTo(output);
+        CpuParallel.For(_cpu, _n, PointGrain, new FilterKernel(this, FilterPass.Slice));
+        _input = _output = Array.Empty<float>();
     }
 
-    private void Run(Action<int> body)
+    private enum FilterPass { Splat, Blur, Slice }
+
+    private readonly struct FilterKernel(PermutohedralLattice lattice, FilterPass pass) : IRangeKernel
     {
-        if (_chunks == 1) body(0);
-        else Parallel.For(0, _chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
+        public void Execute(int start, int count)
+        {
+            switch (pass)
+            {
+                case FilterPass.Splat: lattice.SplatRange(start, start + count); break;
+                case FilterPass.Blur: lattice.BlurRange(start, start + count); break;
+                default: lattice.SliceRange(start, start + count); break;
+            }
+        }
     }
 
-    private void SplatChunk(int c)
+    /// <summary>values[v] = Σ_points w·in (points ascending, each product rounded, then added: the reference's scatter order).</summary>
+    private void SplatRange(int v0, int v1)
     {
-        int m = Vertices, v0 = (int)((long)m * c / _chunks), v1 = (int)((long)m * (c + 1) / _chunks);
         int vs = _valueSize;
         var values = _values;
-        var input = _inArray;
-        if (c == 0) for (int k = 0; k < vs; k++) values[k] = 0;
+        var input = _input;
+        var start = _splatStart;
+        var point = _splatPoint;
+        var weight = _splatWeight;
+        if (v0 == 0) for (int k = 0; k < vs; k++) values[k] = 0;
         if (vs == 1)
         {
             for (int v = v0; v < v1; v++)
             {
                 float s = 0;
-                for (int e = _splatStart[v]; e < _splatStart[v + 1]; e++) s += _splatWeight[e] * input[_splatPoint[e]];
+                for (int e = start[v]; e < start[v + 1]; e++) s += weight[e] * input[point[e]];
                 values[v + 1] = s;
             }
-            return;
         }
-        for (int v = v0; v < v1; v++)
+        else if (vs == 2)
         {
-            var dst = values.AsSpan((v + 1) * vs, vs);
-            dst.Clear();
-            for (int e = _splatStart[v]; e < _splatStart[v + 1]; e++)
+            for (int v = v0; v < v1; v++)
             {
-                float w = _splatWeight[e];
-                var src = input.AsSpan(_splatPoint[e] * vs, vs);
-                for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+                float s0 = 0, s1 = 0;
+                for (int e = start[v]; e < start[v + 1]; e++)
+                {
+                    float w = weight[e];
+                    int p = 2 * point[e];
+                    s0 += w * input[p];
+                    s1 += w * input[p + 1];
+                }
+                values[2 * v + 2] = s0;
+                values[2 * v + 3] = s1;
+            }
+        }
+        else
+        {
+            for (int v = v0; v < v1; v++)
+            {
+                var dst = values.AsSpan((v + 1) * vs, vs);
+                dst.Clear();
+                for (int e = start[v]; e < start[v + 1]; e++)
+                {
+                    float w = weight[e];
+                    var src = input.AsSpan(point[e] * vs, vs);
+                    for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+                }
             }
         }
     }
 
-    private void BlurChunk(int c)
-    {
-        int m = Vertices;
-        BlurRange((int)((long)m * c / _chunks), (int)((long)m * (c + 1) / _chunks), c == 0);
-    }
-
-    private void BlurRange(int v0, int v1, bool first)
+    /// <summary>
+    /// new = old + ½(n1 + n2) along the current axis. For value sizes ≤ 2 the reference evaluates this with a
+    /// double ½ (old + 0.5·(float sum), rounded once to float); above it uses float SSE arithmetic.
+    /// </summary>
+    private void BlurRange(int v0, int v1)
     {
         int m = Vertices, vs = _valueSize;
         var oldV = _values;
         var newV = _scratch;
         var blur = _blur.AsSpan(_axis * m * 2, m * 2);
-        if (first) for (int k = 0; k < vs; k++) newV[k] = 0;
+        if (v0 == 0) for (int k = 0; k < vs; k++) newV[k] = 0;
         if (vs == 1)
         {
             for (int v = v0; v < v1; v++)
-                newV[v + 1] = oldV[v + 1] + 0.5f * (oldV[blur[2 * v]] + oldV[blur[2 * v + 1]]);
-            return;
+                newV[v + 1] = (float)(oldV[v + 1] + 0.5 * (oldV[blur[2 * v]] + oldV[blur[2 * v + 1]]));
         }
-        for (int v = v0; v < v1; v++)
+        else if (vs == 2)
         {
-            int o = (v + 1) * vs, n1 = blur[2 * v] * vs, n2 = blur[2 * v + 1] * vs;
-            for (int k = 0; k < vs; k++) newV[o + k] = oldV[o + k] + 0.5f * (oldV[n1 + k] + oldV[n2 + k]);
+            for (int v = v0; v < v1; v++)
+            {
+                int o = 2 * v + 2, n1 = 2 * blur[2 * v], n2 = 2 * blur[2 * v + 1];
+                newV[o] = (float)(oldV[o] + 0.5 * (oldV[n1] + oldV[n2]));
+                newV[o + 1] = (float)(oldV[o + 1] + 0.5 * (oldV[n1 + 1] + oldV[n2 + 1]));
+            }
+        }
+        else
+        {
+            for (int v = v0; v < v1; v++)
+            {
+                int o = (v + 1) * vs, n1 = blur[2 * v] * vs, n2 = blur[2 * v + 1] * vs;
+                for (int k = 0; k < vs; k++) newV[o + k] = oldV[o + k] + 0.5f * (oldV[n1 + k] + oldV[n2 + k]);
+            }
         }
     }
 
-    private void SliceChunk(int c)
+    /// <summary>out_p = Σ_r (w·value)·α for value sizes ≤ 2, Σ_r (w·α)·value above (the reference's two paths).</summary>
+    private void SliceRange(int p0, int p1)
     {
-        int p0 = (int)((long)_n * c / _chunks), p1 = (int)((long)_n * (c + 1) / _chunks);
         int vs = _valueSize, d1 = _d + 1;
         var values = _values;
-        var output = _outArray;
+        var output = _output;
+        var weights = _weights;
+        var offsets = _offsets;
         float alpha = _alpha;
         if (vs == 1)
         {
             for (int p = p0; p < p1; p++)
             {
                 float s = 0;
-                int e0 = p * d1;
-                for (int r = 0; r < d1; r++) s += _weights[e0 + r] * values[_offsets[e0 + r]];
-                output[p] = s * alpha;
+                for (int e = p * d1; e < p * d1 + d1; e++) s += weights[e] * values[offsets[e]] * alpha;
+                output[p] = s;
             }
-            return;
         }
-        for (int p = p0; p < p1; p++)
+        else if (vs == 2)
         {
-            var dst = output.AsSpan(p * vs, vs);
-            dst.Clear();
-            int e0 = p * d1;
-            for (int r = 0; r < d1; r++)
+            for (int p = p0; p < p1; p++)
             {
-                float w = _weights[e0 + r] * alpha;
-                var src = values.AsSpan(_offsets[e0 + r] * vs, vs);
-                for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+                float s0 = 0, s1 = 0;
+                for (int e = p * d1; e < p * d1 + d1; e++)
+                {
+                    float w = weights[e];
+                    int o = 2 * offsets[e];
+                    s0 += w * values[o] * alpha;
+                    s1 += w * values[o + 1] * alpha;
+                }
+                output[2 * p] = s0;
+                output[2 * p + 1] = s1;
+            }
+        }
+        else
+        {
+            for (int p = p0; p < p1; p++)
+            {
+                var dst = output.AsSpan(p * vs, vs);
+                dst.Clear();
+                for (int e = p * d1; e < p * d1 + d1; e++)
+                {
+                    float w = weights[e] * alpha;
+                    var src = values.AsSpan(offsets[e] * vs, vs);
+                    for (int k = 0; k < vs; k++) dst[k] += w * src[k];
+                }
             }
         }
     }

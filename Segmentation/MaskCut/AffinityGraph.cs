@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
@@ -26,12 +27,9 @@ public sealed class AffinityGraph : ISymmetricOperator
     private readonly double[] _degree;
     private readonly double[] _scaled;    // s∘x, padded to _words·64 with zeros
     private readonly double[] _product;
-    private readonly int _threads;
-    private readonly Action<int> _rowChunk;
-    private double[]? _applyOut;
-    private int _chunks;
+    private readonly CpuDevice _cpu;
 
-    private AffinityGraph(int n, double tau, double eps, int threads)
+    private AffinityGraph(int n, double tau, double eps, CpuDevice cpu)
     {
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "the weak-edge weight ε must be positive (it keeps the graph connected)");
         Size = n;
@@ -43,8 +41,7 @@ public sealed class AffinityGraph : ISymmetricOperator
         _degree = new double[n];
         _scaled = new double[_words * 64];
         _product = new double[n];
-        _threads = Math.Max(1, threads);
-        _rowChunk = RowChunk;
+        _cpu = cpu;
     }
 
     /// <summary>Number of tokens (graph nodes).</summary>
@@ -61,7 +58,9 @@ public sealed class AffinityGraph : ISymmetricOperator
     /// (x / max(‖x‖, 1e−12), as F.normalize), the cosine matrix F·Fᵀ is computed by the Compute layer's GEMM on the
     /// features' device (float32, as CutLER), then binarised with the float32 comparison cos &gt; (float)τ.
     /// </summary>
-    public static AffinityGraph FromFeatures(Tensor features, double tau, double eps = 1e-5, int threads = 2)
+    /// <param name="cpu">Threads for the graph operator's mat-vecs; null: the features' device when it is a CPU,
+    /// else the calling thread.</param>
+    public static AffinityGraph FromFeatures(Tensor features, double tau, double eps = 1e-5, CpuDevice? cpu = null)
     {
         if (features.Rank != 2) throw new ArgumentException($"features must be [tokens, dim], got {features.Shape}", nameof(features));
         int n = features.Shape[0], dim = features.Shape[1];
@@ -75,15 +74,16 @@ public sealed class AffinityGraph : ISymmetricOperator
         device.Synchronize();
         float[] cosine = device.IsHost ? Array.Empty<float>() : cos.ToArray();
         ReadOnlySpan<float> c = device.IsHost ? cos.AsSpan() : cosine;
-        return FromCosine(c, n, tau, eps, threads);
+        return FromCosine(c, n, tau, eps, cpu ?? device as CpuDevice);
     }
 
-    /// <summary>Builds the graph from a precomputed cosine-similarity matrix [N, N] (row-major).</summary>
-    public static AffinityGraph FromCosine(ReadOnlySpan<float> cosine, int n, double tau, double eps = 1e-5, int threads = 2)
+    /// <summary>Builds the graph from a precomputed cosine-similarity matrix [N, N] (row-major); its mat-vecs run on
+    /// <paramref name="cpu"/>'s threads (null: the calling thread).</summary>
+    public static AffinityGraph FromCosine(ReadOnlySpan<float> cosine, int n, double tau, double eps = 1e-5, CpuDevice? cpu = null)
     {
         if (n < 2) throw new ArgumentException($"MaskCut needs at least 2 tokens, got {n}", nameof(n));
         if (cosine.Length != (long)n * n) throw new ArgumentException($"cosine matrix has {cosine.Length} elements, expected {n}×{n}", nameof(cosine));
-        var g = new AffinityGraph(n, tau, eps, threads);
+        var g = new AffinityGraph(n, tau, eps, SegmentationCpu.Resolve(cpu));
         float t = (float)tau;
         for (int i = 0; i < n; i++)
         {
@@ -203,22 +203,21 @@ public sealed class AffinityGraph : ISymmetricOperator
     private void RunRows(double[] output)
     {
         // Σ_j A_ij z_j = ε·Σz + (1 − ε)·Σ_{j: B_ij} z_j
-        _applyOut = output;
-        _chunks = _threads == 1 ? 1 : Math.Min(Size, _threads * 4);
-        if (_chunks == 1) RowChunk(0);
-        else Parallel.For(0, _chunks, new ParallelOptions { MaxDegreeOfParallelism = _threads }, _rowChunk);
-        _applyOut = null;
-    }
-
-    private void RowChunk(int chunk)
-    {
-        var output = _applyOut!;
-        int start = (int)((long)Size * chunk / _chunks), end = (int)((long)Size * (chunk + 1) / _chunks);
         double total = 0;
         for (int j = 0; j < Size; j++) total += _scaled[j];
-        double weak = Eps * total, strong = 1 - Eps;
-        for (int i = start; i < end; i++)
-            output[i] = weak + strong * MaskedRowSum(_bits.AsSpan(i * _words, _words), _scaled);
+        CpuParallel.For(_cpu, Size, RowGrain, new RowKernel(this, output, Eps * total, 1 - Eps));
+    }
+
+    /// <summary>Rows per thread below which a mat-vec is not split (a row is N/64 words).</summary>
+    private int RowGrain => Math.Max(1, (1 << 14) / _words);
+
+    private readonly struct RowKernel(AffinityGraph g, double[] output, double weak, double strong) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int i = start; i < start + count; i++)
+                output[i] = weak + strong * MaskedRowSum(g._bits.AsSpan(i * g._words, g._words), g._scaled);
+        }
     }
 
     /// <summary>Σ of z_j over the set bits of one row; 4 doubles per nibble with a mask table (Vector256).</summary>

@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using CrateIL.Imaging;
 using CrateIL.Segmentation.Crf;
 
@@ -12,7 +13,6 @@ public sealed record CrfSettings
     public float BilateralWeight { get; init; } = 10;
     public float BilateralSxy { get; init; } = 50;
     public float BilateralSrgb { get; init; } = 5;
-    public int Threads { get; init; } = 2;
 
     /// <summary>CutLER: MAX_ITER 10, POS_W 7, POS_XY_STD 3, Bi_W 10, Bi_XY_STD 50, Bi_RGB_STD 5.</summary>
     public static CrfSettings CutLer { get; } = new();
@@ -31,7 +31,8 @@ public static class MaskCutRefiner
 {
     /// <param name="bipartition">Bipartition at image resolution [H, W].</param>
     /// <param name="rgb">The (resized, e.g. 480×480) RGB8 image [H, W, 3] the features were computed from.</param>
-    public static RefinedMask Refine(BinaryMask bipartition, ReadOnlySpan<byte> rgb, CrfSettings? settings = null)
+    /// <param name="cpu">Threads for the CRF; null runs on the calling thread.</param>
+    public static RefinedMask Refine(BinaryMask bipartition, ReadOnlySpan<byte> rgb, CrfSettings? settings = null, CpuDevice? cpu = null)
     {
         ArgumentNullException.ThrowIfNull(bipartition);
         settings ??= CrfSettings.CutLer;
@@ -45,7 +46,7 @@ public static class MaskCutRefiner
             probs[p] = mask[p] != 0 ? 1 - pFg : pFg;       // label 0 = background
             probs[n + p] = mask[p] != 0 ? pFg : 1 - pFg;   // label 1 = foreground
         }
-        var crf = new DenseCrf2D(width, height, 2, settings.Threads);
+        var crf = new DenseCrf2D(width, height, 2, cpu);
         crf.SetUnaryEnergy(DenseCrf2D.UnaryFromSoftmax(probs, 2));
         crf.AddPairwiseGaussian(settings.GaussianSxy, settings.GaussianWeight);
         crf.AddPairwiseBilateral(settings.BilateralSxy, settings.BilateralSrgb, rgb, settings.BilateralWeight);

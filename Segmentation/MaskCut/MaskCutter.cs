@@ -22,9 +22,6 @@ public sealed record MaskCutOptions
     /// <summary>Lanczos stopping tolerance on the relative residual.</summary>
     public double EigenTolerance { get; init; } = 1e-10;
 
-    /// <summary>Threads for the graph operator.</summary>
-    public int Threads { get; init; } = 2;
-
     /// <summary>From the second object on, reject when IoU with the previous object's mask exceeds this.</summary>
     public double RejectIou { get; init; } = 0.5;
 
@@ -84,10 +81,9 @@ public sealed record MaskCutResult(int GridHeight, int GridWidth, IReadOnlyList<
 /// </summary>
 public static class MaskCutter
 {
-    private static CpuDevice? s_cpu;
-
-    /// <summary>Runs MaskCut on features [N, D] (N = gridHeight·gridWidth, row-major patch order).</summary>
-    public static MaskCutResult Run(Tensor features, int gridHeight, int gridWidth, MaskCutOptions? options = null)
+    /// <summary>Runs MaskCut on features [N, D] (N = gridHeight·gridWidth, row-major patch order). The graph's
+    /// mat-vecs run on <paramref name="cpu"/> (null: the features' device when it is a CPU, else the calling thread).</summary>
+    public static MaskCutResult Run(Tensor features, int gridHeight, int gridWidth, MaskCutOptions? options = null, CpuDevice? cpu = null)
     {
         options ??= new MaskCutOptions();
         if (features.Rank != 2) throw new ArgumentException($"features must be [tokens, dim], got {features.Shape}", nameof(features));
@@ -95,18 +91,19 @@ public static class MaskCutter
             throw new ArgumentException($"grid {gridHeight}×{gridWidth} does not match {features.Shape[0]} tokens", nameof(gridHeight));
         if (options.Objects < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Objects, "Objects must be at least 1");
         var sw = Stopwatch.StartNew();
-        var graph = AffinityGraph.FromFeatures(features, options.Tau, options.Eps, options.Threads);
+        var graph = AffinityGraph.FromFeatures(features, options.Tau, options.Eps, cpu);
         double affinityMs = sw.Elapsed.TotalMilliseconds;
         return Run(graph, gridHeight, gridWidth, options, affinityMs);
     }
 
-    /// <summary>Runs MaskCut on host features [N·D] (a CPU device does the GEMM).</summary>
-    public static MaskCutResult Run(ReadOnlySpan<float> features, int dim, int gridHeight, int gridWidth, MaskCutOptions? options = null)
+    /// <summary>Runs MaskCut on host features [N·D]: the GEMM and the mat-vecs run on <paramref name="cpu"/>
+    /// (null: the calling thread only).</summary>
+    public static MaskCutResult Run(ReadOnlySpan<float> features, int dim, int gridHeight, int gridWidth, MaskCutOptions? options = null, CpuDevice? cpu = null)
     {
         if (dim < 1 || features.Length % dim != 0) throw new ArgumentException($"{features.Length} values do not split into rows of {dim}", nameof(features));
-        var cpu = s_cpu ??= CpuDevice.Create();
-        using var t = cpu.FromHost(features, features.Length / dim, dim);
-        return Run(t, gridHeight, gridWidth, options);
+        var device = SegmentationCpu.Resolve(cpu);
+        using var t = device.FromHost(features, features.Length / dim, dim);
+        return Run(t, gridHeight, gridWidth, options, device);
     }
 
     /// <summary>Runs MaskCut on a prepared graph (the graph is modified: object tokens are masked out).</summary>

@@ -1,3 +1,5 @@
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
 using CrateIL.Segmentation.Linalg;
 
 namespace CrateIL.Segmentation.Pca;
@@ -27,8 +29,9 @@ public sealed class PrincipalComponents
     /// <summary>Explained variance per component (eigenvalues of the covariance).</summary>
     public double[] Variances { get; }
 
-    /// <summary>Fits on <paramref name="rows"/> row vectors [R, D] (R ≥ 2).</summary>
-    public static PrincipalComponents Fit(ReadOnlySpan<float> data, int rows, int dim, int components, int threads = 2)
+    /// <summary>Fits on <paramref name="rows"/> row vectors [R, D] (R ≥ 2); the covariance runs on
+    /// <paramref name="cpu"/>'s threads (null: the calling thread).</summary>
+    public static PrincipalComponents Fit(ReadOnlySpan<float> data, int rows, int dim, int components, CpuDevice? cpu = null)
     {
         if (rows < 2) throw new ArgumentException($"PCA needs at least 2 rows, got {rows}", nameof(rows));
         if (dim < 1 || data.Length != (long)rows * dim) throw new ArgumentException($"data has {data.Length} values, {rows}×{dim} expected", nameof(data));
@@ -49,17 +52,8 @@ public sealed class PrincipalComponents
         for (int r = 0; r < rows; r++)
             for (int k = 0; k < dim; k++) cols[(long)k * rows + r] = data[r * dim + k] - mean[k];
         var cov = new double[(long)dim * dim];
-        double scale = 1.0 / (rows - 1);
-        Parallel.For(0, dim, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, a =>
-        {
-            var ca = new ReadOnlySpan<double>(cols, a * rows, rows);
-            for (int b = 0; b <= a; b++)
-            {
-                double c = LanczosSolver.Dot(ca, new ReadOnlySpan<double>(cols, b * rows, rows)) * scale;
-                cov[(long)a * dim + b] = c;
-                cov[(long)b * dim + a] = c;
-            }
-        });
+        CpuParallel.For(SegmentationCpu.Resolve(cpu), (dim + 1) / 2, Math.Max(1, (1 << 16) / Math.Max(1, rows)),
+            new CovarianceKernel(cols, cov, rows, dim, 1.0 / (rows - 1)));
         var values = SymmetricEigen.Decompose(cov, dim, out var vectors);   // ascending, canonical signs
         var comp = new double[(long)components * dim];
         var variances = new double[components];
@@ -85,5 +79,32 @@ public sealed class PrincipalComponents
                 scores[(long)r * Count + c] = LanczosSolver.Dot(centred, new ReadOnlySpan<double>(Components, c * Dim, Dim));
         }
         return scores;
+    }
+
+    /// <summary>
+    /// Lower-triangle covariance rows, mirrored. Unit u does rows u and D−1−u (u + 1 and D − u dot products), so
+    /// every unit costs about D + 1 dot products and contiguous unit ranges balance across threads.
+    /// </summary>
+    private readonly struct CovarianceKernel(double[] cols, double[] cov, int rows, int dim, double scale) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int u = start; u < start + count; u++)
+            {
+                Row(u);
+                if (dim - 1 - u != u) Row(dim - 1 - u);
+            }
+        }
+
+        private void Row(int a)
+        {
+            var ca = new ReadOnlySpan<double>(cols, a * rows, rows);
+            for (int b = 0; b <= a; b++)
+            {
+                double c = LanczosSolver.Dot(ca, new ReadOnlySpan<double>(cols, b * rows, rows)) * scale;
+                cov[(long)a * dim + b] = c;
+                cov[(long)b * dim + a] = c;
+            }
+        }
     }
 }

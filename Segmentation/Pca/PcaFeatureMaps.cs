@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
 
@@ -23,8 +24,6 @@ public sealed record PcaFeatureMapOptions
 
     /// <summary>binary_fill_holes on the foreground mask (CRATE code: yes).</summary>
     public bool FillHoles { get; init; } = true;
-
-    public int Threads { get; init; } = 2;
 }
 
 /// <summary>Per-image output: first component (normalised to [0, 1]), foreground mask, RGB components.</summary>
@@ -46,7 +45,8 @@ public sealed record PcaFeatureMapResult(IReadOnlyList<PcaImageMap> Images, Fore
 /// </summary>
 public static class PcaFeatureMaps
 {
-    public static PcaFeatureMapResult Compute(IReadOnlyList<float[]> images, int gridHeight, int gridWidth, int dim, PcaFeatureMapOptions? options = null)
+    /// <param name="cpu">Threads for the covariance products; null runs on the calling thread.</param>
+    public static PcaFeatureMapResult Compute(IReadOnlyList<float[]> images, int gridHeight, int gridWidth, int dim, PcaFeatureMapOptions? options = null, CpuDevice? cpu = null)
     {
         options ??= new PcaFeatureMapOptions();
         int n = gridHeight * gridWidth;
@@ -56,7 +56,7 @@ public static class PcaFeatureMaps
                 throw new ArgumentException($"image {j} has {images[j].Length} feature values, {gridHeight}×{gridWidth} patches × {dim} expected", nameof(images));
         var all = new float[(long)images.Count * n * dim];
         for (int j = 0; j < images.Count; j++) images[j].CopyTo(all, (long)j * n * dim);
-        var stage1 = PrincipalComponents.Fit(all, images.Count * n, dim, 1, options.Threads);
+        var stage1 = PrincipalComponents.Fit(all, images.Count * n, dim, 1, cpu);
         var first = stage1.Transform(all, images.Count * n);
 
         var normalized = new float[images.Count][];
@@ -93,7 +93,7 @@ public static class PcaFeatureMaps
                 for (int i = 0; i < n; i++)
                     if (fg[j].Pixels[i] != 0) images[j].AsSpan(i * dim, dim).CopyTo(fgRows.AsSpan(r++ * dim, dim));
             int comps = Math.Min(3, dim);
-            stage2 = PrincipalComponents.Fit(fgRows, fgCount, dim, comps, options.Threads);
+            stage2 = PrincipalComponents.Fit(fgRows, fgCount, dim, comps, cpu);
             proj = stage2.Transform(fgRows, fgCount);
         }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using CrateIL.Compute.Devices;
 using CrateIL.Segmentation.Crf;
 
 namespace CrateIL.Cli.Commands;
@@ -25,8 +26,11 @@ internal static class BenchCrf
         {
             int s = parse.GetValue(size), l = parse.GetValue(labels), it = parse.GetValue(iters), t = parse.GetValue(threads);
             int r = Math.Max(1, parse.GetValue(repeat));
+            if (t < 1) throw new ArgumentException($"--threads {t} must be at least 1");
+            if (s < 1 || l < 2) throw new ArgumentException($"--size {s} must be positive and --labels {l} at least 2");
             var (rgb, unary) = Scene(s, l);
-            Run(64, l, it, t);   // JIT warm-up
+            using var cpuDevice = CpuDevice.Create(t);
+            Run(64, l, it, cpuDevice);   // JIT warm-up
             var total = new List<double>();
             var cpu = new List<double>();
             var proc = System.Diagnostics.Process.GetCurrentProcess();
@@ -37,7 +41,7 @@ internal static class BenchCrf
                 proc.Refresh();
                 var cpu0 = proc.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
-                var crf = new DenseCrf2D(s, s, l, t);
+                var crf = new DenseCrf2D(s, s, l, cpuDevice);
                 crf.SetUnaryEnergy(unary);
                 crf.AddPairwiseGaussian(3, 7);
                 crf.AddPairwiseBilateral(50, 5, rgb, 10);
@@ -47,7 +51,7 @@ internal static class BenchCrf
                 inference.Add(sw.Elapsed.TotalMilliseconds - built);
                 proc.Refresh();
                 cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
-                if (i == 0) vertices = PermutohedralLattice.Build(BilateralProbe(rgb, s), s * s, 5, t).Vertices;
+                if (i == 0) vertices = PermutohedralLattice.Build(BilateralProbe(rgb, s), s * s, 5, cpuDevice).Vertices;
             }
             total.Sort();
             inference.Sort();
@@ -66,10 +70,10 @@ internal static class BenchCrf
         return cmd;
     }
 
-    private static void Run(int s, int l, int it, int t)
+    private static void Run(int s, int l, int it, CpuDevice cpu)
     {
         var (rgb, unary) = Scene(s, l);
-        var crf = new DenseCrf2D(s, s, l, t);
+        var crf = new DenseCrf2D(s, s, l, cpu);
         crf.SetUnaryEnergy(unary);
         crf.AddPairwiseGaussian(3, 7);
         crf.AddPairwiseBilateral(50, 5, rgb, 10);

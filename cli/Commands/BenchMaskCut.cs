@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -30,13 +31,15 @@ internal static class BenchMaskCut
             int s = parse.GetValue(size), p = parse.GetValue(patch), d = parse.GetValue(dim), k = parse.GetValue(objects);
             int t = parse.GetValue(threads), r = Math.Max(1, parse.GetValue(repeat));
             if (p < 1 || s < p) throw new ArgumentException($"--size {s} must be at least --patch {p}");
+            if (t < 1) throw new ArgumentException($"--threads {t} must be at least 1");
             int g = s / p;
-            var opts = new MaskCutOptions { Objects = k, Tau = parse.GetValue(tau), Threads = t };
+            var opts = new MaskCutOptions { Objects = k, Tau = parse.GetValue(tau) };
+            using var cpuDevice = CpuDevice.Create(t);
             var boxes = PlantBoxes(g, k);
             var features = SyntheticFeatures.Planted(g, g, d, boxes, parse.GetValue(noise), seed: 1, parse.GetValue(waves));
             // Warm-up (JIT) on a small problem, so the timed runs measure steady state.
             var small = SyntheticFeatures.Planted(20, 20, Math.Max(d, k + 4), PlantBoxes(20, k), parse.GetValue(noise), seed: 2, parse.GetValue(waves));
-            MaskCutter.Run(small, Math.Max(d, k + 4), 20, 20, opts with { Solver = EigenSolverKind.Lanczos });
+            MaskCutter.Run(small, Math.Max(d, k + 4), 20, 20, opts with { Solver = EigenSolverKind.Lanczos }, cpuDevice);
             var totals = new List<double>();
             var cpu = new List<double>();
             var proc = System.Diagnostics.Process.GetCurrentProcess();
@@ -46,7 +49,7 @@ internal static class BenchMaskCut
                 proc.Refresh();
                 var cpu0 = proc.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
-                last = MaskCutter.Run(features, d, g, g, opts);
+                last = MaskCutter.Run(features, d, g, g, opts, cpuDevice);
                 totals.Add(sw.Elapsed.TotalMilliseconds);
                 proc.Refresh();
                 cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);

@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -44,9 +45,10 @@ internal static class CrfCommand
             var (soft, mh, mw) = SegmentationInputs.LoadSoftMask(maskPath);
 
             var clock = Stopwatch.StartNew();
-            var settings = CrfSettings.CutLer with { Iterations = iters, Threads = t };
+            var settings = CrfSettings.CutLer with { Iterations = iters };
             var probability = Resample.Bilinear(soft, mh, mw, photo.Height, photo.Width);
-            var refined = Refine(probability, photo, settings);
+            using var host = common.OpenHostCpu(parse);
+            var refined = Refine(probability, photo, settings, host.Cpu);
             if (parse.GetValue(fillHoles)) refined = BinaryMasks.FillHoles(refined);
             double ms = clock.Elapsed.TotalMilliseconds;
 
@@ -78,7 +80,7 @@ internal static class CrfCommand
     /// CutLER's densecrf on a foreground probability at image size: logits [1 − m, m] → softmax → clipped −log unary,
     /// the CutLER kernels, MAP (label 1 = foreground).
     /// </summary>
-    internal static BinaryMask Refine(ReadOnlySpan<float> foreground, RgbImage photo, CrfSettings settings)
+    internal static BinaryMask Refine(ReadOnlySpan<float> foreground, RgbImage photo, CrfSettings settings, CpuDevice? cpu)
     {
         int n = photo.Width * photo.Height;
         if (foreground.Length != n) throw new ArgumentException($"mask has {foreground.Length} pixels, the photo {n}");
@@ -90,7 +92,7 @@ internal static class CrfCommand
             probs[p] = 1 - fg;
             probs[n + p] = fg;
         }
-        var crf = new DenseCrf2D(photo.Width, photo.Height, 2, settings.Threads);
+        var crf = new DenseCrf2D(photo.Width, photo.Height, 2, cpu);
         crf.SetUnaryEnergy(DenseCrf2D.UnaryFromSoftmax(probs, 2));
         crf.AddPairwiseGaussian(settings.GaussianSxy, settings.GaussianWeight);
         crf.AddPairwiseBilateral(settings.BilateralSxy, settings.BilateralSrgb, photo.Data, settings.BilateralWeight);

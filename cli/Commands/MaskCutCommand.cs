@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -37,7 +38,7 @@ internal static class MaskCutCommand
             { checkpoint, images, output, crf, tau, n, size, png, common.Device, common.Threads, common.Json };
         cmd.SetAction(parse => CliErrors.Run(() => SegmentationErrors.Run(() =>
         {
-            // --threads also drives MaskCut's graph operator and the CRF (default 2, as the other image commands' host numerics).
+            // --threads drives the model and MaskCut's graph operator and the CRF: one CPU team (the model's when it runs on the CPU).
             var settings = new MaskCutSettings(parse.GetValue(tau), parse.GetValue(n), parse.GetValue(size) ?? DefaultSize, parse.GetValue(crf), common.HostThreads(parse));
             settings.Validate();
             var files = ImageInputs.Expand(parse.GetValue(images)!);
@@ -46,7 +47,8 @@ internal static class MaskCutCommand
             using var dev = common.OpenDevice(parse);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
             if (parse.GetValue(size) is null) settings = settings with { Size = DefaultSizeFor(model.Config.PatchSize) };
-            var report = Run(model, files, settings, outPath, pngDir, parse.GetValue(images)!);
+            using var host = common.OpenHostCpu(parse, dev);
+            var report = Run(model, files, settings, outPath, pngDir, parse.GetValue(images)!, host.Cpu);
             if (parse.GetValue(common.Json))
                 ImageCommandOptions.WriteJson(report);
             else
@@ -96,7 +98,8 @@ internal static class MaskCutCommand
     internal static double Score(int iteration) => 1.0 / (iteration + 1);
 
     /// <summary>Runs MaskCut on every photo and writes the results, the dataset JSON and (optionally) the overlays.</summary>
-    internal static MaskCutReport Run(CheckpointModel checkpoint, IReadOnlyList<string> files, MaskCutSettings settings, string outPath, string? pngDir, string imagesSpec)
+    internal static MaskCutReport Run(CheckpointModel checkpoint, IReadOnlyList<string> files, MaskCutSettings settings, string outPath, string? pngDir, string imagesSpec,
+        CpuDevice cpu)
     {
         var clock = Stopwatch.StartNew();
         var model = checkpoint.Model;
@@ -107,8 +110,8 @@ internal static class MaskCutCommand
         int s = settings.Size, grid = s / config.PatchSize, tokens = grid * grid + 1, inner = config.Inner, c = config.Channels;
         var stems = ImageInputs.UniqueStems(files);
         string root = Directory.Exists(imagesSpec) ? Path.GetFullPath(imagesSpec) : Path.GetDirectoryName(files[0])!;
-        var cutOptions = new MaskCutOptions { Tau = settings.Tau, Objects = settings.N, Threads = settings.Threads };
-        var crfSettings = CrfSettings.CutLer with { Threads = settings.Threads };
+        var cutOptions = new MaskCutOptions { Tau = settings.Tau, Objects = settings.N };
+        var crfSettings = CrfSettings.CutLer;
 
         var pixels = new float[c * s * s];
         var keyHost = new float[tokens * inner];
@@ -130,7 +133,7 @@ internal static class MaskCutCommand
                 keys.CopyTo(keyHost);
             }
             // Patch tokens only (row 0 is CLS): CutLER's feats, one row per patch.
-            var cut = MaskCutter.Run(keyHost.AsSpan(inner, (tokens - 1) * inner), inner, grid, grid, cutOptions);
+            var cut = MaskCutter.Run(keyHost.AsSpan(inner, (tokens - 1) * inner), inner, grid, grid, cutOptions, cpu);
             byte[]? resized = settings.Crf ? Denormalise(pixels, input, c, s) : null;
 
             var masks = new List<MaskReport>();
@@ -148,7 +151,7 @@ internal static class MaskCutCommand
                 double crfIou = double.NaN;
                 if (resized is not null)
                 {
-                    var refined = MaskCutRefiner.Refine(bipartition, resized, crfSettings);
+                    var refined = MaskCutRefiner.Refine(bipartition, resized, crfSettings, cpu);
                     crfIou = refined.Iou;
                     if (refined.Mask is null)
                     {

@@ -64,9 +64,9 @@ internal static class PcaCommand
             {
                 Threshold = t,
                 Sign = Enum.Parse<ForegroundSign>(parse.GetValue(sign)!, ignoreCase: true),
-                Threads = common.HostThreads(parse),
             };
-            var result = PcaFeatureMaps.Compute(features, gridRows, gridCols, inner, options);
+            using var hostCpu = common.OpenHostCpu(parse, dev);
+            var result = PcaFeatureMaps.Compute(features, gridRows, gridCols, inner, options, hostCpu.Cpu);
             Directory.CreateDirectory(outDir);
             string variant = CrateConfig.VariantName(c.Variant);
             string footnote = string.Create(CultureInfo.InvariantCulture,

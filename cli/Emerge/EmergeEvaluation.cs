@@ -1,3 +1,4 @@
+using CrateIL.Compute.Devices;
 using CrateIL.Compute.Tensors;
 using CrateIL.Crate.Data;
 using CrateIL.Crate.Models;
@@ -91,7 +92,7 @@ internal static class EmergeEvaluation
                 {
                     // Patch tokens only (row 0 is CLS): CutLER's feats, one row per patch.
                     var features = keyHost.AsSpan((i * tokens + 1) * inner, n * inner).ToArray();
-                    var cut = MaskCutter.Run(features, inner, gh, gw, cutOptions);
+                    var cut = MaskCutter.Run(features, inner, gh, gw, cutOptions, model.Device as CpuDevice);
                     var masks = new List<BinaryMask>();
                     for (int o = 0; o < cut.Objects.Count; o++)
                         if (!cut.Objects[o].IsEmpty) masks.Add(cut.PixelMask(o, side, side));
@@ -99,7 +100,7 @@ internal static class EmergeEvaluation
                     if (first + i < rgbs.Length) sampleFeatures.Add(features);
                 }
             }
-            var pca = PcaFeatureMaps.Compute(sampleFeatures, gh, gw, inner);
+            var pca = PcaFeatureMaps.Compute(sampleFeatures, gh, gw, inner, cpu: model.Device as CpuDevice);
             var sampleList = new SampleImage[rgbs.Length];
             for (int i = 0; i < rgbs.Length; i++)
                 sampleList[i] = new SampleImage(i, labels[i], predicted[i], rgbs[i], trueMasks[i],

@@ -41,8 +41,20 @@ internal sealed class ImageCommandOptions
         return CliErrors.OpenDevice(parse.GetValue(Device), threads);
     }
 
-    /// <summary>Worker threads for host-side numerics (PCA): <c>--threads</c>, or 2.</summary>
-    public int HostThreads(ParseResult parse) => parse.GetValue(Threads) ?? 2;
+    /// <summary>Worker threads for host-side numerics (PCA, MaskCut, CRF): <c>--threads</c>, or every core (as the cpu device).</summary>
+    public int HostThreads(ParseResult parse) => parse.GetValue(Threads) ?? Environment.ProcessorCount;
+
+    /// <summary>
+    /// The CPU thread team for host-side numerics (PCA, MaskCut's graph, the CRF): the model's own team when the model runs
+    /// on the CPU, so <c>--threads</c> means one team for everything; otherwise a team of <see cref="HostThreads"/>.
+    /// </summary>
+    public HostCpu OpenHostCpu(ParseResult parse, Device? modelDevice = null)
+    {
+        if (modelDevice is CpuDevice cpu) return new HostCpu(cpu, owned: false);
+        int threads = HostThreads(parse);
+        if (threads < 1) throw new ArgumentException($"--threads {threads} must be at least 1");
+        return new HostCpu(CpuDevice.Create(threads), owned: true);
+    }
 
     /// <summary>An optional <c>--size N|HxW</c> option: the model input size (default: the trained size).</summary>
     public static Option<string?> SizeOption() => new("--size")
@@ -55,4 +67,15 @@ internal sealed class ImageCommandOptions
         parse.GetValue(option) is string s ? ModelOptions.ParseImageSize(s, "--size") : null;
 
     public static void WriteJson<T>(T document) => Console.WriteLine(JsonSerializer.Serialize(document, JsonOptions));
+}
+
+/// <summary>A CPU team for host-side work; disposes it only when it was opened for the purpose (not the model's device).</summary>
+internal sealed class HostCpu(CpuDevice cpu, bool owned) : IDisposable
+{
+    public CpuDevice Cpu { get; } = cpu;
+
+    public void Dispose()
+    {
+        if (owned) Cpu.Dispose();
+    }
 }

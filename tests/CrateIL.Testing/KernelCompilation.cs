@@ -37,11 +37,41 @@ public static partial class KernelCompilation
             foreach (var method in type.GetMethods(AnyStatic))
             {
                 if (method.GetCustomAttribute<IlgpuKernelAttribute>() is null) continue;
-                var name = $"{type.FullName}.{method.Name}";
-                if (!found.TryAdd(name, method))
-                    throw new InvalidOperationException($"Two kernels are named {name}; kernel methods must not be overloaded");
+                foreach (var (suffix, kernel) in Instantiations(assembly, method))
+                {
+                    var name = $"{type.FullName}.{method.Name}{suffix}";
+                    if (!found.TryAdd(name, kernel))
+                        throw new InvalidOperationException($"Two kernels are named {name}; kernel methods must not be overloaded");
+                }
             }
         return found;
+    }
+
+    /// <summary>
+    /// A plain kernel as itself; a generic kernel over one struct type parameter (an operator kernel such as
+    /// <c>UnaryKernel&lt;TOp&gt;</c>) once per non-generic struct of <paramref name="assembly"/> that satisfies its
+    /// interface constraints, named <c>Kernel&lt;Op&gt;</c>: every operator the kernel can be launched with is lowered.
+    /// </summary>
+    private static IEnumerable<(string Suffix, MethodInfo Kernel)> Instantiations(Assembly assembly, MethodInfo method)
+    {
+        if (!method.IsGenericMethodDefinition)
+        {
+            yield return ("", method);
+            yield break;
+        }
+        var parameters = method.GetGenericArguments();
+        if (parameters.Length != 1)
+            throw new InvalidOperationException($"{method.DeclaringType?.FullName}.{method.Name}: generic kernels take one operator type parameter");
+        var constraints = parameters[0].GetGenericParameterConstraints().Where(c => c.IsInterface).ToArray();
+        if (constraints.Length == 0)
+            throw new InvalidOperationException($"{method.DeclaringType?.FullName}.{method.Name}: the operator type parameter needs an interface constraint");
+        bool any = false;
+        foreach (var op in assembly.GetTypes().Where(t => t.IsValueType && !t.IsGenericTypeDefinition && !t.IsEnum && constraints.All(c => c.IsAssignableFrom(t))).OrderBy(t => t.FullName, StringComparer.Ordinal))
+        {
+            any = true;
+            yield return ($"<{op.Name}>", method.MakeGenericMethod(op));
+        }
+        if (!any) throw new InvalidOperationException($"{method.DeclaringType?.FullName}.{method.Name}: no operator struct satisfies its constraints");
     }
 
     /// <summary>Theory rows: one kernel name per row.</summary>
@@ -124,7 +154,7 @@ public static partial class KernelCompilation
 
     private static EntryPointDescription EntryPoint(MethodInfo kernel)
     {
-        var attribute = kernel.GetCustomAttribute<IlgpuKernelAttribute>()
+        var attribute = (kernel.IsGenericMethod ? kernel.GetGenericMethodDefinition() : kernel).GetCustomAttribute<IlgpuKernelAttribute>()
             ?? throw new ArgumentException($"{kernel.DeclaringType?.FullName}.{kernel.Name} is not marked [IlgpuKernel]");
         return attribute.Grouping == Grouping.Explicit
             ? EntryPointDescription.FromExplicitlyGroupedKernel(kernel)

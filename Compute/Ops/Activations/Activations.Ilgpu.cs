@@ -1,3 +1,4 @@
+using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ilgpu;
 using CrateIL.Compute.Tensors;
@@ -6,171 +7,99 @@ using ILGPU.Runtime;
 
 namespace CrateIL.Compute.Ops;
 
-/// <summary>ILGPU activations: grid-stride kernels over <see cref="ActivationMath"/>, launched by <see cref="GridStride"/>.</summary>
+/// <summary>
+/// ILGPU activations: one generic grid-stride kernel per arity, instantiated with the same operator structs the CPU
+/// path runs (<see cref="IUnaryOperator"/>, <see cref="IBinaryOperator"/>; their scalar <c>Invoke</c> is
+/// <see cref="ActivationMath"/>), launched by <see cref="GridStride"/>. The math is written once for both backends.
+/// </summary>
 internal static class ActivationsIlgpu
 {
-    public static void Relu(IlgpuDevice d, Tensor x, Tensor y) =>
-        d.Kernels<ActivationKernels>().Relu(GridStride.Config(d, x.Length), x.View, y.View);
+    public static void Relu(IlgpuDevice d, Tensor x, Tensor y) => Unary(d, x, y, new ReluOp());
 
-    public static void PositiveMask(IlgpuDevice d, Tensor dy, Tensor s, Tensor dx) =>
-        d.Kernels<ActivationKernels>().PositiveMask(GridStride.Config(d, dy.Length), dy.View, s.View, dx.View);
+    public static void PositiveMask(IlgpuDevice d, Tensor dy, Tensor s, Tensor dx) => Binary(d, dy, s, dx, new PositiveMaskOp());
 
-    public static void NonZeroMask(IlgpuDevice d, Tensor dy, Tensor y, Tensor dx) =>
-        d.Kernels<ActivationKernels>().NonZeroMask(GridStride.Config(d, dy.Length), dy.View, y.View, dx.View);
+    public static void NonZeroMask(IlgpuDevice d, Tensor dy, Tensor y, Tensor dx) => Binary(d, dy, y, dx, new NonZeroMaskOp());
 
     public static void SoftThreshold(IlgpuDevice d, Tensor x, Tensor y, float t, ThresholdKind kind)
     {
-        var k = d.Kernels<ActivationKernels>();
-        var launch = kind == ThresholdKind.OneSided ? k.SoftThreshold : k.SymmetricSoftThreshold;
-        launch(GridStride.Config(d, x.Length), x.View, y.View, t);
+        if (kind == ThresholdKind.OneSided) Unary(d, x, y, new SoftThresholdOp(t));
+        else Unary(d, x, y, new SymmetricSoftThresholdOp(t));
     }
 
     public static void SoftThresholdBackward(IlgpuDevice d, Tensor dy, Tensor x, Tensor dx, float t, ThresholdKind kind)
     {
-        var k = d.Kernels<ActivationKernels>();
-        var launch = kind == ThresholdKind.OneSided ? k.SoftThresholdGrad : k.SymmetricSoftThresholdGrad;
-        launch(GridStride.Config(d, dy.Length), dy.View, x.View, dx.View, t);
+        if (kind == ThresholdKind.OneSided) Binary(d, dy, x, dx, new SoftThresholdGradOp(t));
+        else Binary(d, dy, x, dx, new SymmetricSoftThresholdGradOp(t));
     }
 
     public static void Gelu(IlgpuDevice d, Tensor x, Tensor y, GeluForm form)
     {
-        var k = d.Kernels<ActivationKernels>();
-        var launch = form == GeluForm.Tanh ? k.GeluTanh : k.GeluErf;
-        launch(GridStride.Config(d, x.Length), x.View, y.View);
+        if (form == GeluForm.Tanh) Unary(d, x, y, new GeluTanhOp());
+        else Unary(d, x, y, new GeluErfOp());
     }
 
     public static void GeluBackward(IlgpuDevice d, Tensor dy, Tensor x, Tensor dx, GeluForm form)
     {
-        var k = d.Kernels<ActivationKernels>();
-        var launch = form == GeluForm.Tanh ? k.GeluTanhGrad : k.GeluErfGrad;
-        launch(GridStride.Config(d, dy.Length), dy.View, x.View, dx.View);
+        if (form == GeluForm.Tanh) Binary(d, dy, x, dx, new GeluTanhGradOp());
+        else Binary(d, dy, x, dx, new GeluErfGradOp());
     }
 
     /// <summary>Erf approximation over a buffer (accuracy tests of the device code path).</summary>
-    internal static void Erf(IlgpuDevice d, Tensor x, Tensor y) =>
-        d.Kernels<ActivationKernels>().Erf(GridStride.Config(d, x.Length), x.View, y.View);
+    internal static void Erf(IlgpuDevice d, Tensor x, Tensor y) => Unary(d, x, y, new ErfOp());
+
+    private static void Unary<TOp>(IlgpuDevice d, Tensor x, Tensor y, TOp op) where TOp : struct, IUnaryOperator =>
+        d.Kernels<ActivationKernels>().Unary<TOp>()(GridStride.Config(d, x.Length), x.View, y.View, op);
+
+    private static void Binary<TOp>(IlgpuDevice d, Tensor a, Tensor b, Tensor z, TOp op) where TOp : struct, IBinaryOperator =>
+        d.Kernels<ActivationKernels>().Binary<TOp>()(GridStride.Config(d, a.Length), a.View, b.View, z.View, op);
 }
 
 /// <summary>
-/// The activation kernels of one accelerator. Each kernel is compiled on first use (not all at load), so a
-/// process that only needs ReLU never pays for compiling GELU.
+/// The activation kernels of one accelerator: <see cref="UnaryKernel{TOp}"/> and <see cref="BinaryKernel{TOp}"/>,
+/// compiled per operator on first use (not all at load), so a process that only needs ReLU never compiles GELU.
 /// </summary>
 internal sealed class ActivationKernels : IKernelSet<ActivationKernels>
 {
     private readonly Accelerator _a;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>>? _relu, _geluTanh, _geluErf, _erf;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>>? _positiveMask, _nonZeroMask, _geluTanhGrad, _geluErfGrad;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, float>? _softThreshold, _symmetricSoftThreshold;
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>? _softThresholdGrad, _symmetricSoftThresholdGrad;
+    private readonly Dictionary<Type, Delegate> _loaded = new();
 
     private ActivationKernels(Accelerator a) => _a = a;
 
     public static ActivationKernels Load(Accelerator accelerator) => new(accelerator);
 
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>> Relu => _relu ??= Unary(ReluKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>> GeluTanh => _geluTanh ??= Unary(GeluTanhKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>> GeluErf => _geluErf ??= Unary(GeluErfKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>> Erf => _erf ??= Unary(ErfKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> PositiveMask => _positiveMask ??= Binary(PositiveMaskKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> NonZeroMask => _nonZeroMask ??= Binary(NonZeroMaskKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> GeluTanhGrad => _geluTanhGrad ??= Binary(GeluTanhGradKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> GeluErfGrad => _geluErfGrad ??= Binary(GeluErfGradKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, float> SoftThreshold =>
-        _softThreshold ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(SoftThresholdKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, float> SymmetricSoftThreshold =>
-        _symmetricSoftThreshold ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, float>(SymmetricSoftThresholdKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> SoftThresholdGrad =>
-        _softThresholdGrad ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(SoftThresholdGradKernel);
-    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> SymmetricSoftThresholdGrad =>
-        _symmetricSoftThresholdGrad ??= _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(SymmetricSoftThresholdGradKernel);
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, TOp> Unary<TOp>() where TOp : struct, IUnaryOperator
+    {
+        lock (_loaded)
+        {
+            if (!_loaded.TryGetValue(typeof(TOp), out var kernel))
+                _loaded.Add(typeof(TOp), kernel = _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, TOp>(UnaryKernel));
+            return (Action<KernelConfig, ArrayView<float>, ArrayView<float>, TOp>)kernel;
+        }
+    }
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>> Unary(Action<ArrayView<float>, ArrayView<float>> kernel) =>
-        _a.LoadStreamKernel(kernel);
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp> Binary<TOp>() where TOp : struct, IBinaryOperator
+    {
+        lock (_loaded)
+        {
+            if (!_loaded.TryGetValue(typeof(TOp), out var kernel))
+                _loaded.Add(typeof(TOp), kernel = _a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>(BinaryKernel));
+            return (Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, TOp>)kernel;
+        }
+    }
 
-    private Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>> Binary(Action<ArrayView<float>, ArrayView<float>, ArrayView<float>> kernel) =>
-        _a.LoadStreamKernel(kernel);
-
+    /// <summary>y[i] = op(x[i]), grid-stride.</summary>
     [IlgpuKernel(Grouping.Explicit)]
-    internal static void ReluKernel(ArrayView<float> x, ArrayView<float> y)
+    internal static void UnaryKernel<TOp>(ArrayView<float> x, ArrayView<float> y, TOp op) where TOp : struct, IUnaryOperator
     {
         int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.Relu(x[i]);
+        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = op.Invoke(x[i]);
     }
 
+    /// <summary>z[i] = op(a[i], b[i]), grid-stride.</summary>
     [IlgpuKernel(Grouping.Explicit)]
-    internal static void PositiveMaskKernel(ArrayView<float> dy, ArrayView<float> s, ArrayView<float> dx)
+    internal static void BinaryKernel<TOp>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> z, TOp op) where TOp : struct, IBinaryOperator
     {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.ReluGrad(dy[i], s[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void NonZeroMaskKernel(ArrayView<float> dy, ArrayView<float> y, ArrayView<float> dx)
-    {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.NonZeroGrad(dy[i], y[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void SoftThresholdKernel(ArrayView<float> x, ArrayView<float> y, float t)
-    {
-        int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.SoftThreshold(x[i], t);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void SymmetricSoftThresholdKernel(ArrayView<float> x, ArrayView<float> y, float t)
-    {
-        int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.SoftThresholdSymmetric(x[i], t);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void SoftThresholdGradKernel(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx, float t)
-    {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.SoftThresholdGrad(dy[i], x[i], t);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void SymmetricSoftThresholdGradKernel(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx, float t)
-    {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.SoftThresholdSymmetricGrad(dy[i], x[i], t);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void GeluTanhKernel(ArrayView<float> x, ArrayView<float> y)
-    {
-        int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.GeluTanh(x[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void GeluTanhGradKernel(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx)
-    {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.GeluTanhGrad(dy[i], x[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void GeluErfKernel(ArrayView<float> x, ArrayView<float> y)
-    {
-        int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.GeluErf(x[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void GeluErfGradKernel(ArrayView<float> dy, ArrayView<float> x, ArrayView<float> dx)
-    {
-        int n = dy.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) dx[i] = ActivationMath.GeluErfGrad(dy[i], x[i]);
-    }
-
-    [IlgpuKernel(Grouping.Explicit)]
-    internal static void ErfKernel(ArrayView<float> x, ArrayView<float> y)
-    {
-        int n = x.IntLength, stride = Grid.DimX * Group.DimX;
-        for (int i = Grid.GlobalIndex.X; i < n; i += stride) y[i] = ActivationMath.Erf(x[i]);
+        int n = a.IntLength, stride = Grid.DimX * Group.DimX;
+        for (int i = Grid.GlobalIndex.X; i < n; i += stride) z[i] = op.Invoke(a[i], b[i]);
     }
 }

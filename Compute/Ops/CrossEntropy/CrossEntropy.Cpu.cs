@@ -16,25 +16,8 @@ internal static unsafe class CrossEntropyCpu
     {
         using var temp = losses is null ? device.Allocate(rows) : null;
         var output = losses ?? temp!;
-        fixed (int* pl = labels)
-        {
-            nint labelPtr = (nint)pl;   // the parallel loop finishes inside this fixed block
-            RowMath.ForRows(device, rows, classes, (start, end) =>
-            {
-                int* lab = (int*)labelPtr;
-                float* px = logits.HostPointer, po = output.HostPointer;
-                for (int r = start; r < end; r++)
-                {
-                    int label = lab[r];
-                    if (label == ignoreIndex) { po[r] = 0f; continue; }
-                    var row = new ReadOnlySpan<float>(px + (long)r * classes, classes);
-                    float m = TensorPrimitives.Max(row);
-                    float loss = MathF.Log(RowMath.SumExp(row, 1f, m)) - (1f - smoothing) * (row[label] - m);
-                    if (smoothing != 0f) loss -= smoothing * RowMath.SumShifted(row, m) / classes;
-                    po[r] = loss;
-                }
-            });
-        }
+        fixed (int* pl = labels)   // the parallel loop finishes inside this fixed block
+            RowMath.ForRows(device, rows, classes, new ForwardKernel(logits.HostPointer, pl, output.HostPointer, classes, smoothing, ignoreIndex));
         // Row order, float64: the mean is deterministic and does not lose the small losses of a large batch.
         double total = 0;
         float* p = output.HostPointer;
@@ -46,28 +29,45 @@ internal static unsafe class CrossEntropyCpu
         int rows, int classes, float smoothing, int ignoreIndex, float scale)
     {
         fixed (int* pl = labels)
+            RowMath.ForRows(device, rows, classes, new BackwardKernel(logits.HostPointer, pl, dLogits.HostPointer, classes, smoothing, ignoreIndex, scale));
+    }
+
+    private readonly struct ForwardKernel(float* px, int* lab, float* po, int classes, float smoothing, int ignoreIndex) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
         {
-            nint labelPtr = (nint)pl;
-            RowMath.ForRows(device, rows, classes, (start, end) =>
+            for (int r = start; r < end; r++)
             {
-                int* lab = (int*)labelPtr;
-                float* px = logits.HostPointer, pd = dLogits.HostPointer;
-                float uniform = scale * smoothing / classes;
-                for (int r = start; r < end; r++)
-                {
-                    long o = (long)r * classes;
-                    var d = new Span<float>(pd + o, classes);
-                    int label = lab[r];
-                    if (label == ignoreIndex) { d.Clear(); continue; }
-                    var row = new ReadOnlySpan<float>(px + o, classes);
-                    float m = TensorPrimitives.Max(row);
-                    RowMath.ScaleShift(row, 1f, m, d);   // the row is fully read first, so d may alias it
-                    TensorPrimitives.Exp(d, d);
-                    float k = scale / TensorPrimitives.Sum(d);
-                    RowMath.ScaleShift(d, k, uniform, d);  // scale·(p − ε/C)
-                    d[label] -= scale * (1f - smoothing);
-                }
-            });
+                int label = lab[r];
+                if (label == ignoreIndex) { po[r] = 0f; continue; }
+                var row = new ReadOnlySpan<float>(px + (long)r * classes, classes);
+                float m = TensorPrimitives.Max(row);
+                float loss = MathF.Log(RowMath.SumExp(row, 1f, m)) - (1f - smoothing) * (row[label] - m);
+                if (smoothing != 0f) loss -= smoothing * RowMath.SumShifted(row, m) / classes;
+                po[r] = loss;
+            }
+        }
+    }
+
+    private readonly struct BackwardKernel(float* px, int* lab, float* pd, int classes, float smoothing, int ignoreIndex, float scale) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
+        {
+            float uniform = scale * smoothing / classes;
+            for (int r = start; r < end; r++)
+            {
+                long o = (long)r * classes;
+                var d = new Span<float>(pd + o, classes);
+                int label = lab[r];
+                if (label == ignoreIndex) { d.Clear(); continue; }
+                var row = new ReadOnlySpan<float>(px + o, classes);
+                float m = TensorPrimitives.Max(row);
+                RowMath.ScaleShift(row, 1f, m, d);   // the row is fully read first, so d may alias it
+                TensorPrimitives.Exp(d, d);
+                float k = scale / TensorPrimitives.Sum(d);
+                RowMath.ScaleShift(d, k, uniform, d);  // scale·(p − ε/C)
+                d[label] -= scale * (1f - smoothing);
+            }
         }
     }
 }

@@ -13,25 +13,32 @@ internal static unsafe class LayerNormCpu
 {
     public static void Forward(CpuDevice device, Tensor x, Tensor? gamma, Tensor? beta, Tensor y,
         Tensor? mean, Tensor? rstd, int rows, int cols, float eps) =>
-        RowMath.ForRows(device, rows, cols, (start, end) =>
+        RowMath.ForRows(device, rows, cols, new ForwardKernel(x.HostPointer, y.HostPointer,
+            gamma is null ? null : gamma.HostPointer, beta is null ? null : beta.HostPointer,
+            mean is null ? null : mean.HostPointer, rstd is null ? null : rstd.HostPointer, cols, eps));
+
+    private readonly struct ForwardKernel(float* px, float* py, float* pg, float* pb, float* pm, float* ps, int cols, float eps)
+        : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
         {
-            float* px = x.HostPointer, py = y.HostPointer;
-            var g = gamma is null ? default : new ReadOnlySpan<float>(gamma.HostPointer, cols);
-            var b = beta is null ? default : new ReadOnlySpan<float>(beta.HostPointer, cols);
+            var g = pg is null ? default : new ReadOnlySpan<float>(pg, cols);
+            var b = pb is null ? default : new ReadOnlySpan<float>(pb, cols);
             for (int r = start; r < end; r++)
             {
                 long o = (long)r * cols;
                 var xr = new ReadOnlySpan<float>(px + o, cols);
                 float m = TensorPrimitives.Sum(xr) / cols;
                 float s = 1f / MathF.Sqrt(RowMath.SumSquaredDeviation(xr, m) / cols + eps);
-                if (mean is not null)
+                if (pm is not null)
                 {
-                    mean.HostPointer[r] = m;
-                    rstd!.HostPointer[r] = s;
+                    pm[r] = m;
+                    ps[r] = s;
                 }
                 RowMath.NormalizeAffine(xr, m, s, g, b, new Span<float>(py + o, cols));
             }
-        });
+        }
+    }
 
     public static void Backward(CpuDevice device, Tensor dy, Tensor x, Tensor? gamma, Tensor mean, Tensor rstd,
         Tensor dx, Tensor? dGamma, Tensor? dBeta, int rows, int cols)
@@ -40,33 +47,10 @@ internal static unsafe class LayerNormCpu
         bool needScratch = chunks > 1 && (dGamma is not null || dBeta is not null);
         // Per range: [dγ partial | dβ partial]. Rented from the device pool, so steady-state calls allocate nothing.
         using var scratch = needScratch ? device.Zeros(chunks, 2, cols) : null;
-        RowMath.ForChunks(device, rows, chunks, (chunk, start, end) =>
-        {
-            float* pdy = dy.HostPointer, px = x.HostPointer, pdx = dx.HostPointer;
-            float* pm = mean.HostPointer, ps = rstd.HostPointer;
-            var g = gamma is null ? default : new ReadOnlySpan<float>(gamma.HostPointer, cols);
-            Span<float> dg = default, db = default;
-            if (scratch is not null)
-            {
-                float* part = scratch.HostPointer + (long)chunk * 2 * cols;
-                if (dGamma is not null) dg = new Span<float>(part, cols);
-                if (dBeta is not null) db = new Span<float>(part + cols, cols);
-            }
-            else
-            {
-                if (dGamma is not null) dg = new Span<float>(dGamma.HostPointer, cols);
-                if (dBeta is not null) db = new Span<float>(dBeta.HostPointer, cols);
-            }
-            for (int r = start; r < end; r++)
-            {
-                long o = (long)r * cols;
-                var dyr = new ReadOnlySpan<float>(pdy + o, cols);
-                var xr = new ReadOnlySpan<float>(px + o, cols);
-                var (sg, sgn) = RowMath.LayerNormBackwardSums(dyr, xr, g, pm[r], ps[r]);
-                RowMath.LayerNormBackwardRow(dyr, xr, g, pm[r], ps[r], sg / cols, sgn / cols,
-                    new Span<float>(pdx + o, cols), dg, db);
-            }
-        });
+        RowMath.ForChunks(device, rows, chunks, new BackwardKernel(dy.HostPointer, x.HostPointer, dx.HostPointer,
+            gamma is null ? null : gamma.HostPointer, mean.HostPointer, rstd.HostPointer,
+            scratch is null ? null : scratch.HostPointer,
+            dGamma is null ? null : dGamma.HostPointer, dBeta is null ? null : dBeta.HostPointer, cols));
         if (scratch is null) return;
         for (int c = 0; c < chunks; c++)
         {
@@ -80,6 +64,40 @@ internal static unsafe class LayerNormCpu
             {
                 var d = new Span<float>(dBeta.HostPointer, cols);
                 TensorPrimitives.Add(d, new ReadOnlySpan<float>(part + cols, cols), d);
+            }
+        }
+    }
+
+    /// <summary>
+    /// One row range of the backward pass. With a scratch buffer, range c's dγ/dβ go to its own partial
+    /// [c, 2, cols] (summed in range order afterwards); without one (a single range) straight into dγ/dβ.
+    /// </summary>
+    private readonly struct BackwardKernel(float* pdy, float* px, float* pdx, float* pg, float* pm, float* ps,
+        float* scratch, float* pdGamma, float* pdBeta, int cols) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
+        {
+            var g = pg is null ? default : new ReadOnlySpan<float>(pg, cols);
+            Span<float> dg = default, db = default;
+            if (scratch is not null)
+            {
+                float* part = scratch + (long)chunk * 2 * cols;
+                if (pdGamma is not null) dg = new Span<float>(part, cols);
+                if (pdBeta is not null) db = new Span<float>(part + cols, cols);
+            }
+            else
+            {
+                if (pdGamma is not null) dg = new Span<float>(pdGamma, cols);
+                if (pdBeta is not null) db = new Span<float>(pdBeta, cols);
+            }
+            for (int r = start; r < end; r++)
+            {
+                long o = (long)r * cols;
+                var dyr = new ReadOnlySpan<float>(pdy + o, cols);
+                var xr = new ReadOnlySpan<float>(px + o, cols);
+                var (sg, sgn) = RowMath.LayerNormBackwardSums(dyr, xr, g, pm[r], ps[r]);
+                RowMath.LayerNormBackwardRow(dyr, xr, g, pm[r], ps[r], sg / cols, sgn / cols,
+                    new Span<float>(pdx + o, cols), dg, db);
             }
         }
     }

@@ -12,9 +12,12 @@ internal static unsafe class ReduceCpu
     private const int MaxSpan = 1 << 30;
 
     public static void Rows(CpuDevice device, Tensor x, Tensor result, int rows, int cols, ReduceOp op) =>
-        RowMath.ForRows(device, rows, cols, (start, end) =>
+        RowMath.ForRows(device, rows, cols, new RowsKernel(x.HostPointer, result.HostPointer, cols, op));
+
+    private readonly struct RowsKernel(float* px, float* pr, int cols, ReduceOp op) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
         {
-            float* px = x.HostPointer, pr = result.HostPointer;
             for (int r = start; r < end; r++)
             {
                 var row = new ReadOnlySpan<float>(px + (long)r * cols, cols);
@@ -25,7 +28,21 @@ internal static unsafe class ReduceCpu
                     _ => MathF.Sqrt(TensorPrimitives.SumOfSquares(row)),
                 };
             }
-        });
+        }
+    }
+
+    /// <summary>Range i of <c>ranges</c> equal splits of n elements → its partial into partials[i].</summary>
+    private readonly struct PartialKernel(float* x, float* partials, long n, int ranges, ReduceOp op) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            for (int i = start; i < start + count; i++)
+            {
+                long s = n * i / ranges, e = n * (i + 1) / ranges;
+                partials[i] = Partial(x + s, e - s, op);
+            }
+        }
+    }
 
     public static void All(CpuDevice device, Tensor x, Tensor result, ReduceOp op)
     {
@@ -37,11 +54,7 @@ internal static unsafe class ReduceCpu
         {
             // Range partials in a pooled tensor, combined in range order: deterministic for a given thread count.
             using var partials = device.Allocate(ranges);
-            device.ParallelFor(ranges, i =>
-            {
-                long s = n * i / ranges, e = n * (i + 1) / ranges;
-                partials.HostPointer[i] = Partial(x.HostPointer + s, e - s, op);
-            });
+            CpuParallel.For(device, ranges, 1, new PartialKernel(x.HostPointer, partials.HostPointer, n, ranges, op));
             var p = new ReadOnlySpan<float>(partials.HostPointer, ranges);
             value = op == ReduceOp.Max ? TensorPrimitives.Max(p) : TensorPrimitives.Sum(p);
         }

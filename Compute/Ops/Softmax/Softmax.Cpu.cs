@@ -10,9 +10,15 @@ namespace CrateIL.Compute.Ops;
 internal static unsafe class SoftmaxCpu
 {
     public static void Forward(CpuDevice device, Tensor x, Tensor y, int rows, int cols, float scale) =>
-        RowMath.ForRows(device, rows, cols, (start, end) =>
+        RowMath.ForRows(device, rows, cols, new ForwardKernel(x.HostPointer, y.HostPointer, cols, scale));
+
+    public static void Backward(CpuDevice device, Tensor y, Tensor dy, Tensor dx, int rows, int cols, float scale) =>
+        RowMath.ForRows(device, rows, cols, new BackwardKernel(y.HostPointer, dy.HostPointer, dx.HostPointer, cols, scale));
+
+    private readonly struct ForwardKernel(float* px, float* py, int cols, float scale) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
         {
-            float* px = x.HostPointer, py = y.HostPointer;
             for (int r = start; r < end; r++)
             {
                 long o = (long)r * cols;
@@ -23,12 +29,13 @@ internal static unsafe class SoftmaxCpu
                 TensorPrimitives.Exp(yr, yr);
                 TensorPrimitives.Multiply(yr, 1f / TensorPrimitives.Sum(yr), yr);
             }
-        });
+        }
+    }
 
-    public static void Backward(CpuDevice device, Tensor y, Tensor dy, Tensor dx, int rows, int cols, float scale) =>
-        RowMath.ForRows(device, rows, cols, (start, end) =>
+    private readonly struct BackwardKernel(float* py, float* pdy, float* pdx, int cols, float scale) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
         {
-            float* py = y.HostPointer, pdy = dy.HostPointer, pdx = dx.HostPointer;
             for (int r = start; r < end; r++)
             {
                 long o = (long)r * cols;
@@ -38,5 +45,6 @@ internal static unsafe class SoftmaxCpu
                 // Each element of dy is read before the same element of dx is written, so dx may be dy.
                 RowMath.SoftmaxGrad(dyr, yr, TensorPrimitives.Dot(dyr, yr), scale, dxr);
             }
-        });
+        }
+    }
 }
