@@ -1,5 +1,6 @@
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
+using CrateIL.Testing;
 using Xunit;
 
 namespace CrateIL.Compute.Tests;
@@ -13,15 +14,6 @@ namespace CrateIL.Compute.Tests;
 /// </summary>
 public class ThreadTeamTests
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
-
-    /// <summary>Runs <paramref name="body"/> on a pool thread and fails (instead of hanging the run) past <see cref="Limit"/>.</summary>
-    private static void WithinLimit(Action body, string what)
-    {
-        var task = Task.Factory.StartNew(body, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        Assert.True(task.Wait(Limit), $"{what} did not finish within {Limit.TotalSeconds} s (a hang in the CPU thread team)");
-    }
-
     /// <summary>
     /// ParallelFor inside ParallelFor on one 2-thread device, many times over (the outer chunks of both members nest an
     /// inner loop): every inner index runs exactly once per outer index, nothing hangs, nothing throws.
@@ -30,12 +22,12 @@ public class ThreadTeamTests
     [InlineData(2, 2, 7)]
     [InlineData(2, 3, 290)]
     [InlineData(3, 5, 33)]
-    public void NestedParallelForRunsEveryIndexOnceAndFinishes(int threads, int outer, int inner)
+    public async Task NestedParallelForRunsEveryIndexOnceAndFinishes(int threads, int outer, int inner)
     {
         var device = CpuDevice.Create(threads);
         const int repeats = 3000;
         var counts = new int[outer * inner];
-        WithinLimit(() =>
+        await TimeLimit.Within(() =>
         {
             for (int r = 0; r < repeats; r++)
                 device.ParallelFor(outer, o =>
@@ -50,11 +42,11 @@ public class ThreadTeamTests
 
     /// <summary>A job that calls TryRun on its own team from every member: each nested call is refused (runs nothing).</summary>
     [Fact]
-    public void TryRunFromInsideTheTeamsOwnJobIsRefused()
+    public async Task TryRunFromInsideTheTeamsOwnJobIsRefused()
     {
         var team = CpuThreadTeam.Get(2);
         var job = new NestingJob();
-        WithinLimit(() =>
+        await TimeLimit.Within(() =>
         {
             for (int r = 0; r < 1000; r++)
                 while (!team.TryRun(job)) Thread.Yield();   // other tests may be using the shared 2-thread team
