@@ -149,6 +149,7 @@ public class MssaTests
     [InlineData(170, 1f, false)]
     [InlineData(145, 3f, false)]
     [InlineData(170, 3f, false)]
+    [InlineData(145, 7f, false)]
     [InlineData(145, 1f, true)]
     [InlineData(170, 3f, true)]
     public async Task CpuTwoThreadsTwoEntriesSmallDimFinishesAndMatchesReference(int n, float qkvScale, bool fused)
