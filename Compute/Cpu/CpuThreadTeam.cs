@@ -20,8 +20,8 @@ internal sealed class CpuThreadTeam
 {
     private static readonly ConcurrentDictionary<int, CpuThreadTeam> Teams = new();
 
-    private readonly object _runLock = new();
     private readonly object _wakeLock = new();
+    private int _busy;   // 1 while a job runs: taken by compare-exchange, so (unlike a monitor) the running caller cannot re-enter
     private ITeamJob? _job;
     private int _generation;
     private int _pending;
@@ -55,12 +55,16 @@ internal sealed class CpuThreadTeam
 
     /// <summary>
     /// Runs <paramref name="job"/> on every member (the caller is member 0) and waits for all of them.
-    /// Returns false without running anything when the team is busy with another caller's job, so that
-    /// callers never queue behind each other (they run single-threaded instead).
+    /// Returns false without running anything when the team is busy with a job, so that callers never queue behind
+    /// each other (they run single-threaded instead). That includes a call made from inside the running job by any
+    /// member, member 0 too: member 0 is the thread that called TryRun, and a re-entrant start would overwrite the
+    /// job and pending count while the other members are still in the outer job (they would then count their outer
+    /// share as done for the inner job, skip its chunks, and later drive the pending count to −1, so the outer
+    /// caller spins forever). This is why the busy flag is not a <see cref="Monitor"/>, which is re-entrant.
     /// </summary>
     public bool TryRun(ITeamJob job)
     {
-        if (!Monitor.TryEnter(_runLock)) return false;
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
         try
         {
             if (Size == 1)
@@ -88,7 +92,7 @@ internal sealed class CpuThreadTeam
         }
         finally
         {
-            Monitor.Exit(_runLock);
+            Volatile.Write(ref _busy, 0);
         }
     }
 

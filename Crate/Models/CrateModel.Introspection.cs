@@ -8,6 +8,12 @@ public sealed partial class CrateModel
 {
     private Tensor? _probeNormed;
 
+    /// <summary>Tests: picks the CPU attention path (<see cref="AttentionCore.FusedSymmetric"/>) of every MSSA layer whose core exists (after a forward pass).</summary>
+    internal void UseFusedSymmetricAttention(bool fused)
+    {
+        foreach (var l in _layers) if (l.Mssa?.Attention.Core is { } core) core.FusedSymmetric = fused;
+    }
+
     /// <summary>
     /// Every head's CLS→patch attention of layer <paramref name="layer"/> for the whole batch of the last forward pass,
     /// as the paper's Eq. 10 defines it: A_k,i = softmax_i over the N patch tokens of ⟨q_k(CLS), k_k(i)⟩·dh^−½ (the

@@ -182,6 +182,49 @@ public class ModelTests
     }
 
     /// <summary>
+    /// Regression for a reported hang: dim 16, 2 heads × 8, patch 8, batch 2 at 96×96 and 104×104 (12×12 and 13×13
+    /// grids, 145 and 170 tokens) on 2 threads. The attention of such small heads runs its batch entries on the CPU
+    /// thread team and each entry's softmax opened a nested parallel region, which re-entered the busy team from
+    /// member 0 and hung (or returned NaN attention). Forward and backward must finish within the time limit and agree
+    /// with the same model on one thread.
+    /// </summary>
+    [Theory]
+    [InlineData(96, false)]
+    [InlineData(104, false)]
+    [InlineData(96, true)]
+    [InlineData(104, true)]
+    public async Task SmallModelOnTwoThreads_BatchOfTwo_FinishesAndMatchesOneThread(int size, bool fused)
+    {
+        var config = ConfigTests.Tiny() with { Dim = 16, Heads = 2, DimHead = 8, PatchSize = 8, Depth = 2, ImageHeight = size, ImageWidth = size };
+        var imagesHost = TestData.Normal(31, 2 * 3 * size * size);
+        var probe = TestData.Normal(32, 2 * config.Classes);
+        string path = fused ? "fused" : "materialised";
+        (float[] Logits, float[] Grads) Run(int threads)
+        {
+            var device = CpuDevice.Create(threads);
+            using var model = new CrateModel(config, device, seed: 5);
+            using var images = device.FromHost(imagesHost, 2, 3, size, size);
+            using var dLogits = device.FromHost(probe, 2, config.Classes);
+            model.Forward(images);   // creates the attention cores
+            model.UseFusedSymmetricAttention(fused);
+            float[] logits = [];
+            for (int pass = 0; pass < 3; pass++)   // repeated passes reuse every buffer and the warm team
+            {
+                logits = model.Forward(images).ToArray();
+                model.Parameters.ZeroGrads();
+                model.Backward(dLogits);
+            }
+            return (logits, model.Parameters.Grads.ToArray());
+        }
+        var two = await TimeLimit.Within(() => Run(2), $"{size}×{size} batch 2 forward/backward ({path}) on 2 threads");
+        var one = Run(1);
+        Assert.All(two.Logits, v => Assert.True(float.IsFinite(v)));
+        Assert.All(two.Grads, v => Assert.True(float.IsFinite(v)));
+        Near(two.Logits, TestData.ToDouble(one.Logits), 1e-5, $"{size}×{size} logits ({path}), 2 threads vs 1");
+        Near(two.Grads, TestData.ToDouble(one.Grads), 1e-5, $"{size}×{size} gradients ({path}), 2 threads vs 1");
+    }
+
+    /// <summary>
     /// The variants wire other blocks into the same skeleton: their gradients must match central differences of
     /// L = Σ logits·probe (float32 model, so loose tolerances and a few sampled coordinates per parameter tensor).
     /// </summary>

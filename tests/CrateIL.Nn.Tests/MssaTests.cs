@@ -137,6 +137,32 @@ public class MssaTests
     }
 
     /// <summary>
+    /// Regression: CRATE at 96×96 / 104×104 with patch 8, dim 16, 2 heads (n = 145, 170 tokens), batch 2, 2 threads.
+    /// Each entry's attention is below the SGEMM's team threshold, so the materialised path spreads the entries over
+    /// the thread team, and each entry's softmax (heads·n rows × n ≥ 2¹⁵ elements) starts a parallel region of its
+    /// own. On member 0 that nested region used to re-enter the busy team: the forward hung, or (when it finished)
+    /// left rows of P unnormalised — NaN in dX for the second entry with peaked scores (qkvScale 3: w ×3, scores ×9).
+    /// Both paths, against the float64 reference, each within 30 s so a hang fails instead of stalling the run.
+    /// </summary>
+    [Theory]
+    [InlineData(145, 1f, false)]
+    [InlineData(170, 1f, false)]
+    [InlineData(145, 3f, false)]
+    [InlineData(170, 3f, false)]
+    [InlineData(145, 7f, false)]
+    [InlineData(145, 1f, true)]
+    [InlineData(170, 3f, true)]
+    public async Task CpuTwoThreadsTwoEntriesSmallDimFinishesAndMatchesReference(int n, float qkvScale, bool fused)
+    {
+        var device = CpuDevice.Create(2);
+        var c = new Case(2, n, 16, 2, 8);
+        var run = await TimeLimit.Within(() => RunBlock(device, c, fused: fused, qkvScale: qkvScale, expectFused: fused, normwise: 1e-5 * qkvScale * qkvScale),
+            $"{c} ({(fused ? "fused" : "materialised")}, qkvScale {qkvScale}) on 2 threads");
+        Assert.All(run.Output, v => Assert.True(float.IsFinite(v)));
+        Assert.All(run.Dx, v => Assert.True(float.IsFinite(v)));
+    }
+
+    /// <summary>
     /// Rows of P sum to 1 on every backend: with every value row equal to one vector u, O = P·V must equal u in
     /// every row whatever the scores (Q = K = w random).
     /// </summary>

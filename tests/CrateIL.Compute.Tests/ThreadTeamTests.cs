@@ -1,0 +1,77 @@
+using CrateIL.Compute.Cpu;
+using CrateIL.Compute.Devices;
+using CrateIL.Testing;
+using Xunit;
+
+namespace CrateIL.Compute.Tests;
+
+/// <summary>
+/// The CPU thread team under nesting: a parallel region started from inside another one on the same team must run
+/// on the calling thread. Member 0 of a team is the caller of <see cref="CpuThreadTeam.TryRun"/>, so a nested call
+/// from member 0 comes from the thread that already runs the team's job; the team must refuse it like any other
+/// call made while it is busy (it once re-entered, restarted the workers on the inner job while they were still in
+/// the outer one, and then hung on a pending count of −1 or skipped the inner job's other chunks).
+/// </summary>
+public class ThreadTeamTests
+{
+    /// <summary>
+    /// ParallelFor inside ParallelFor on one 2-thread device, many times over (the outer chunks of both members nest an
+    /// inner loop): every inner index runs exactly once per outer index, nothing hangs, nothing throws.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 2, 7)]
+    [InlineData(2, 3, 290)]
+    [InlineData(3, 5, 33)]
+    public async Task NestedParallelForRunsEveryIndexOnceAndFinishes(int threads, int outer, int inner)
+    {
+        var device = CpuDevice.Create(threads);
+        const int repeats = 3000;
+        var counts = new int[outer * inner];
+        await TimeLimit.Within(() =>
+        {
+            for (int r = 0; r < repeats; r++)
+                device.ParallelFor(outer, o =>
+                {
+                    // Some work before the nested region so the other member is still inside the outer job.
+                    if (o != 0) Thread.SpinWait(200);
+                    device.ParallelFor(inner, i => Interlocked.Increment(ref counts[o * inner + i]));
+                });
+        }, $"{repeats} nested ParallelFor({outer}) ∘ ParallelFor({inner}) on {threads} threads");
+        Assert.All(counts, c => Assert.Equal(repeats, c));
+    }
+
+    /// <summary>A job that calls TryRun on its own team from every member: each nested call is refused (runs nothing).</summary>
+    [Fact]
+    public async Task TryRunFromInsideTheTeamsOwnJobIsRefused()
+    {
+        var team = CpuThreadTeam.Get(2);
+        var job = new NestingJob();
+        await TimeLimit.Within(() =>
+        {
+            for (int r = 0; r < 1000; r++)
+                while (!team.TryRun(job)) Thread.Yield();   // other tests may be using the shared 2-thread team
+        }, "1000 team runs with nested TryRun calls");
+        Assert.Equal(2000, job.Outer);
+        Assert.Equal(0, job.NestedAccepted);
+        Assert.Equal(0, job.InnerRuns);
+    }
+
+    private sealed class NestingJob : ITeamJob
+    {
+        public int Outer, NestedAccepted, InnerRuns;
+        private readonly InnerJob _inner;
+
+        public NestingJob() => _inner = new InnerJob(this);
+
+        public void Execute(int thread, CpuThreadTeam team)
+        {
+            Interlocked.Increment(ref Outer);
+            if (team.TryRun(_inner)) Interlocked.Increment(ref NestedAccepted);
+        }
+
+        private sealed class InnerJob(NestingJob owner) : ITeamJob
+        {
+            public void Execute(int thread, CpuThreadTeam team) => Interlocked.Increment(ref owner.InnerRuns);
+        }
+    }
+}
