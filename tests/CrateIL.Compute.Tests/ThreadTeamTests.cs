@@ -29,14 +29,10 @@ public class ThreadTeamTests
         var counts = new int[outer * inner];
         await TimeLimit.Within(() =>
         {
+            // The row-op driver (RowMath.ForChunks over the device's team), nested: the inner call must run inline.
             for (int r = 0; r < repeats; r++)
-                device.ParallelFor(outer, o =>
-                {
-                    // Some work before the nested region so the other member is still inside the outer job.
-                    if (o != 0) Thread.SpinWait(200);
-                    device.ParallelFor(inner, i => Interlocked.Increment(ref counts[o * inner + i]));
-                });
-        }, $"{repeats} nested ParallelFor({outer}) ∘ ParallelFor({inner}) on {threads} threads");
+                RowMath.ForChunks(device, outer, outer, new OuterKernel(device, counts, inner));
+        }, $"{repeats} nested ForChunks({outer}) ∘ ForChunks({inner}) on {threads} threads");
         Assert.All(counts, c => Assert.Equal(repeats, c));
     }
 
@@ -54,6 +50,21 @@ public class ThreadTeamTests
         Assert.Equal(2000, job.Outer);
         Assert.Equal(0, job.NestedAccepted);
         Assert.Equal(0, job.InnerRuns);
+    }
+
+    private readonly struct OuterKernel(CpuDevice device, int[] counts, int inner) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end)
+        {
+            // Some work before the nested region so the other member is still inside the outer job.
+            if (chunk != 0) Thread.SpinWait(200);
+            RowMath.ForChunks(device, inner, inner, new InnerKernel(counts, chunk * inner));
+        }
+    }
+
+    private readonly struct InnerKernel(int[] counts, int offset) : IRowChunkKernel
+    {
+        public void Execute(int chunk, int start, int end) => Interlocked.Increment(ref counts[offset + chunk]);
     }
 
     private sealed class NestingJob : ITeamJob
