@@ -73,9 +73,19 @@ internal static class BenchAllreduce
                     throw new MpiException($"all-reduce of {bytes} bytes gave {span[0]}/{span[n - 1]}, expected {expected}");
                 span.Clear();
                 // Calibrate: every rank must run the same iteration count, so the ranks agree on the largest estimate.
+                // The probe count itself must be collective: a rank that decided alone to run one more probe would pair
+                // its n-float all-reduce with the other ranks' 1-double one (MPI_ERR_TRUNCATE). Rounds of 3 probes, then
+                // every rank learns whether any of them has reached 50 ms.
                 var clock = Stopwatch.StartNew();
                 int probe = 0;
-                while (probe < 3 || clock.Elapsed.TotalSeconds < 0.05) { world.AllreduceSum(buffer, n); probe++; }
+                Span<double> reached = [0];
+                while (reached[0] == 0)
+                {
+                    for (int i = 0; i < 3; i++) world.AllreduceSum(buffer, n);
+                    probe += 3;
+                    reached[0] = clock.Elapsed.TotalSeconds >= 0.05 ? 1 : 0;
+                    world.Allreduce(reached, ReduceOperation.Max);
+                }
                 Span<double> iterations = [Math.Clamp(seconds / repeats / (clock.Elapsed.TotalSeconds / probe), 2, 100_000)];
                 world.Allreduce(iterations, ReduceOperation.Max);
                 int iters = (int)iterations[0];
