@@ -41,7 +41,7 @@ public sealed record ModelInput
     /// <summary>Per-channel standard deviation divided by after the mean.</summary>
     [JsonPropertyName("std")] public float[] Std { get; init; } = [.. Normalization.ImageNet.Std];
 
-    /// <summary>Class names in label order, when the training data named them.</summary>
+    /// <summary>Class names in label order, when the training data named them (at most the model's class count; labels past the end have none).</summary>
     [JsonPropertyName("class_names")] public string[]? ClassNames { get; init; }
 
     /// <summary>The <c>--data</c> the model was trained on, for the record (e.g. <c>imagefolder:/photos</c>).</summary>
@@ -116,7 +116,8 @@ public sealed record ModelInput
             throw new CheckpointFormatException(path, $"metadata '{MetadataKey}' has a non-finite mean or a non-positive standard deviation");
         if (!(input.CropFraction is > 0 and <= 1))
             throw new CheckpointFormatException(path, string.Create(CultureInfo.InvariantCulture, $"metadata '{MetadataKey}' has crop fraction {input.CropFraction}; it must be in (0, 1]"));
-        if (input.ClassNames is { } names && names.Length != config.Classes)
+        // Fewer names than outputs is legitimate: a 10-way head trained on a 2-class folder names labels 0 and 1 only.
+        if (input.ClassNames is { } names && names.Length > config.Classes)
             throw new CheckpointFormatException(path, $"metadata '{MetadataKey}' names {names.Length} classes; the model has {config.Classes}");
         return input;
     }

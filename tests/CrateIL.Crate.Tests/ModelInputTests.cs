@@ -33,6 +33,9 @@ public class ModelInputTests
         Assert.Equal(["cat", "dog", "eel"], read.ClassNames!);
         Assert.Equal("dog", read.ClassName(1));
         Assert.Equal("class 7", read.ClassName(7));
+        // A head wider than the training data's classes: the extra labels have no name, and that is valid.
+        var partial = new Dictionary<string, string> { [ModelInput.MetadataKey] = """{"class_names":["cat"]}""" };
+        Assert.Equal("class 2", ModelInput.From(partial, Tiny, path).ClassName(2));
         Assert.Equal("imagefolder:x", read.Dataset);
         Assert.DoesNotContain("Normalization", Safetensors.ReadHeader(path).Metadata[ModelInput.MetadataKey]);
         var pipeline = read.Pipeline(Tiny);
@@ -59,7 +62,7 @@ public class ModelInputTests
     [Theory]
     [InlineData("""{"mean":[0.5],"std":[1]}""", "normalises 1/1 channels; the model has 3")]
     [InlineData("""{"mean":[0,0,0],"std":[1,0,1]}""", "non-positive standard deviation")]
-    [InlineData("""{"class_names":["a"]}""", "names 1 classes; the model has 3")]
+    [InlineData("""{"class_names":["a","b","c","d"]}""", "names 4 classes; the model has 3")]
     [InlineData("""{"crop_fraction":1.5}""", "crop fraction 1.5")]
     [InlineData("""{"resize":"Stretch"}""", "not valid JSON")]
     [InlineData("""[1,""", "not valid JSON")]
