@@ -83,6 +83,12 @@ public class MssaTests
         using var output = device.Allocate(c.Batch * c.N, c.Dim);
         layer.Forward(x, output, c.Batch);
         var core = layer.Attention.Core!;
+        // 19 tokens: below FusedMinTokens the automatic choice is the materialised path, which keeps probabilities.
+        Assert.False(core.LastForwardFused);
+        Assert.False(core.SavedProbabilities(0, 0).IsEmpty);
+        core.FusedSymmetric = true;
+        layer.Forward(x, output, c.Batch);
+        Assert.True(core.LastForwardFused);
         Assert.True(core.SavedProbabilities(0, 0).IsEmpty);   // the fused symmetric path keeps no probabilities
         core.FusedSymmetric = false;
         layer.Forward(x, output, c.Batch);
@@ -251,9 +257,9 @@ public class MssaTests
             dx.Fill(float.NaN);
             layer.Forward(x, output, c.Batch);
             if (budget is not null) layer.Attention.Core!.SavedProbabilityBudget = budget.Value;
-            if (fused is not null && layer.Attention.Core!.FusedSymmetric != fused.Value)
+            if (fused is not null)
             {
-                layer.Attention.Core.FusedSymmetric = fused.Value;
+                layer.Attention.Core!.FusedSymmetric = fused.Value;
                 layer.Forward(x, output, c.Batch);
             }
             if (pass == 1 && budget is not null) layer.Forward(x, output, c.Batch);

@@ -47,10 +47,25 @@ internal sealed unsafe class AttentionCpu : IDisposable
     public long SavedBudget { get; set; } = AttentionCore.DefaultSavedProbabilityBudget;
 
     /// <summary>
-    /// Run Q = K = V attention through <see cref="SymmetricAttentionCpu"/> where it applies; the default is true
-    /// unless CRATEIL_MSSA_ATTENTION=materialised (A/B timing of whole models).
+    /// Run Q = K = V attention through <see cref="SymmetricAttentionCpu"/> where it applies. Unset, the choice is
+    /// automatic: fused from <see cref="FusedMinTokens"/> tokens on, unless CRATEIL_MSSA_ATTENTION=materialised (A/B
+    /// timing of whole models). Set (tests, benchmarks), it is used at every size.
     /// </summary>
-    public bool FusedSymmetric { get; set; } = !DefaultMaterialised;
+    public bool FusedSymmetric
+    {
+        get => _fusedChoice ?? !DefaultMaterialised;
+        set => _fusedChoice = value;
+    }
+
+    /// <summary>
+    /// Below this many tokens the automatic choice keeps the materialised path: measured in one quiet sitting on the
+    /// CI model (65 tokens, batch 32, 2 threads) the fused path was 10 % slower (85.7 vs 77.9 ms a step) — its 96-row
+    /// tiles are mostly padding there, while entries spread over the team keep the small GEMMs busy; at 197 tokens
+    /// the two tie and at 785 the fused one is 10–15 % faster (benchmarks/RESULTS.md).
+    /// </summary>
+    public const int FusedMinTokens = 128;
+
+    private bool? _fusedChoice;
 
     private static readonly bool DefaultMaterialised =
         Environment.GetEnvironmentVariable("CRATEIL_MSSA_ATTENTION") is string v &&
@@ -61,7 +76,8 @@ internal sealed unsafe class AttentionCpu : IDisposable
 
     public ReadOnlySpan<float> SavedProbabilities(int b, int h)
     {
-        if (_probs is null || (!_keptAll && b != 0) || b >= _entries || h < 0 || h >= _heads) return default;
+        // After a fused forward the buffer holds an earlier materialised pass's probabilities: never hand those out.
+        if (_fusedLast || _probs is null || (!_keptAll && b != 0) || b >= _entries || h < 0 || h >= _heads) return default;
         long nn = (long)_n * _n;
         return _probs.AsSpan().Slice((int)(((long)b * _heads + h) * nn), (int)nn);
     }
@@ -92,7 +108,7 @@ internal sealed unsafe class AttentionCpu : IDisposable
     /// (entry, head) units or when a head's GEMMs are too small to wake the thread team anyway.
     /// </summary>
     private bool UseSymmetric(int batch, int n, HeadColumns q, HeadColumns k, HeadColumns v) =>
-        FusedSymmetric && q == k && q == v &&
+        (_fusedChoice ?? (!DefaultMaterialised && n >= FusedMinTokens)) && q == k && q == v &&
         ((long)batch * _heads >= _device.Threads || (double)n * n * _dh < GemmCpu.SmallWork);
 
     private void ForwardEntry(int b, int n, HeadColumns q, HeadColumns k, HeadColumns v, HeadColumns o)
