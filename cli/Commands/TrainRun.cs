@@ -58,8 +58,13 @@ internal static class TrainRun
             if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
             if (hook is not null && hook(s)) RequestStop(interrupt, info);
         };
-        void SaveCurves() => TrainCurves.Save(Path.Combine(options.OutputDirectory, TrainCurves.FileName), MetricsLog.Read(options.OutputDirectory),
+        // In a data-parallel job only the writer (rank 0) touches the output folder: two ranks writing the same
+        // curves.png.partial.png raced (one rank's rename removed the other's file).
+        void SaveCurves()
+        {
+            if (trainer.IsWriter) TrainCurves.Save(Path.Combine(options.OutputDirectory, TrainCurves.FileName), MetricsLog.Read(options.OutputDirectory),
             steps, trainer.LearningRateAt, trainer.Step, trainer.TotalSteps, trainer.StepsPerEpoch);
+        }
         trainer.EpochCompleted = _ => SaveCurves();
 
         var style = TrainProgress.StyleFor(json);
