@@ -69,10 +69,8 @@ internal static class DistributedRun
         if (!string.IsNullOrWhiteSpace(spec) && spec.Contains(':')) return DeviceRegistry.Open(spec, cpuThreads);
         DeviceKind[] kinds = string.IsNullOrWhiteSpace(spec) ? [DeviceKind.Cuda] : [DeviceRegistry.ParseSpec(spec).Kind];
         if (kinds[0] == DeviceKind.Cpu) return DeviceRegistry.Open("cpu", cpuThreads);
-        IReadOnlyList<DeviceInfo> all;
-        try { all = DeviceRegistry.List(); }
-        catch (Exception) when (string.IsNullOrWhiteSpace(spec)) { all = []; }
-        var usable = all.Where(d => d.Kind == kinds[0] && d.Usable).ToArray();
+        // DeviceRegistry.List already turns a failing GPU runtime into a rejected entry with its reason; nothing to catch.
+        var usable = DeviceRegistry.List().Where(d => d.Kind == kinds[0] && d.Usable).ToArray();
         if (usable.Length == 0)
             return string.IsNullOrWhiteSpace(spec) ? DeviceRegistry.Open("cpu", cpuThreads) : DeviceRegistry.Open(spec, cpuThreads);
         return DeviceRegistry.Open(usable[MpiWorld.LocalRank % usable.Length].Spec, cpuThreads);
