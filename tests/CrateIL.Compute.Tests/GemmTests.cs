@@ -191,13 +191,28 @@ public class GemmTests
 
     /// <summary>
     /// Every CPU micro-kernel (the portable Vector256 one even where AVX-512 exists) on 1, 2 and 3 threads, across
-    /// block boundaries (KC, MC, NC), the team path, the batch-parallel path and its cooperative remainder.
+    /// block boundaries (KC, MC, NC), the team path, the batch-parallel path and its cooperative remainder, under
+    /// each team schedule (shared packed B, private column or row parts, and the automatic choice).
     /// </summary>
     [Theory]
     [MemberData(nameof(CpuKernels))]
     public void CpuKernelsOnEveryThreadCountAndBlockBoundary(string kernelName)
     {
         var kernel = KernelNamed(kernelName);
+        var schedule = GemmCpu.Schedule;
+        try
+        {
+            foreach (var s in new[] { TeamSchedule.Shared, TeamSchedule.Private, TeamSchedule.Auto })
+            {
+                GemmCpu.Schedule = s;
+                RunEveryThreadCountAndBlockBoundary(kernel);
+            }
+        }
+        finally { GemmCpu.Schedule = schedule; }
+    }
+
+    private static void RunEveryThreadCountAndBlockBoundary(SgemmKernel kernel)
+    {
         foreach (int threads in new[] { 1, 2, 3 })
         {
             using var dev = CpuDevice.Create(threads);

@@ -11,8 +11,21 @@ namespace CrateIL.Compute.Ops;
 /// NR-column panels shared by all threads (every thread packs a share), then each thread packs its MC-row blocks of
 /// op(A) into MR-row panels and runs the register-blocked micro-kernel over its part of C. Transposes are absorbed
 /// by the packing. Batches are spread over threads when there are enough of them; small problems run on the
-/// calling thread without any synchronisation. Packing buffers live per thread and are reused across calls.
+/// calling thread without any synchronisation; small and mid-size matrices are split into independent parts (each
+/// member packs its own operands and never waits inside the call, see <see cref="TeamSchedule"/>). Packing buffers
+/// live per thread and are reused across calls.
 /// </summary>
+/// <summary>How a thread team shares one matrix of a CPU GEMM call.</summary>
+internal enum TeamSchedule
+{
+    /// <summary>Per call: private parts for small and mid-size matrices, the shared schedule for large ones.</summary>
+    Auto,
+    /// <summary>Members share each packed block of op(B) (one barrier per block) and claim row blocks of C.</summary>
+    Shared,
+    /// <summary>Members compute disjoint column panels (or row tiles) of C with their own packing, never waiting inside the call.</summary>
+    Private,
+}
+
 internal static unsafe class GemmCpu
 {
     /// <summary>Below this many multiply-adds per matrix, one thread does the whole matrix (waking a team costs more).</summary>
@@ -204,6 +217,49 @@ internal static unsafe class GemmCpu
         public readonly AlignedBuffer A = new(), B = new(), Tile = new(), Shared0 = new(), Shared1 = new();
     }
 
+    /// <summary>How a team shares one matrix without synchronising: not at all (shared packed B, barriers), by panels of columns, by micro-tiles of rows.</summary>
+    private enum PrivateSplit { None, Columns, Rows }
+
+    /// <summary>
+    /// How team calls schedule a matrix: <see cref="TeamSchedule.Auto"/> chooses per call; the others force one
+    /// schedule (tests cover both; env CRATEIL_GEMM_SPLIT = shared | private for A/B measurements).
+    /// </summary>
+    internal static TeamSchedule Schedule { get; set; } = Environment.GetEnvironmentVariable("CRATEIL_GEMM_SPLIT")?.ToLowerInvariant() switch
+    {
+        "shared" => TeamSchedule.Shared,
+        "private" => TeamSchedule.Private,
+        _ => TeamSchedule.Auto,
+    };
+
+    /// <summary>
+    /// Whether members should compute independent parts of a matrix. Splitting the columns makes every member pack all
+    /// of op(A) (m·k extra floats each), splitting the rows all of op(B) (k·n): cheap when that operand is small next to
+    /// the member's share of the multiply-adds, and it removes the barrier per B block and the imbalance of claiming
+    /// few large row blocks, which dominate small GEMMs (a 197×384×384 call is about 0.3 ms on two threads).
+    /// </summary>
+    private static PrivateSplit ChooseSplit(in Problem p, int members)
+    {
+        var schedule = Schedule;
+        if (schedule == TeamSchedule.Shared) return PrivateSplit.None;
+        var g = p.Args;
+        var k = p.Kernel;
+        long tilesM = (g.M + k.MR - 1) / k.MR, panelsN = (g.N + k.NR - 1) / k.NR;
+        // Imbalance of an even split in whole units (the busiest member's share over the mean).
+        double Imbalance(long units) => units < members ? double.MaxValue : (double)((units + members - 1) / members) * members / units;
+        double colCost = Imbalance(panelsN) * (1 + PackWeight * members / (double)g.N);   // all of A per member
+        double rowCost = Imbalance(tilesM) * (1 + PackWeight * members / (double)g.M);    // all of B per member
+        var best = colCost <= rowCost ? PrivateSplit.Columns : PrivateSplit.Rows;
+        double cost = Math.Min(colCost, rowCost);
+        if (schedule == TeamSchedule.Private) return cost < double.MaxValue ? best : PrivateSplit.None;
+        return cost <= 1.08 && (double)g.M * g.N * g.K <= PrivateMaxWork ? best : PrivateSplit.None;
+    }
+
+    /// <summary>Cost of packing one operand element, in multiply-adds of the micro-kernel (roughly: a load, a store, a shuffle vs 1/16 cycle per FMA).</summary>
+    private const double PackWeight = 8;
+
+    /// <summary>Above this many multiply-adds per matrix the shared, claimed schedule wins (packing cost grows with the operands).</summary>
+    private static readonly double PrivateMaxWork = double.TryParse(Environment.GetEnvironmentVariable("CRATEIL_GEMM_PRIVATE_MAX"), out double v) ? v : 1 << 28;
+
     /// <summary>A team run of one GEMM call: whole matrices per member while there are enough, then the rest together.</summary>
     private sealed class TeamJob : ITeamJob
     {
@@ -213,6 +269,7 @@ internal static unsafe class GemmCpu
         private int _solo, _next, _phases;
         private int[] _claims = [];
         private float* _shared0, _shared1;
+        private PrivateSplit _split;
 
         public void Prepare(in Problem p, int members, Workspace owner)
         {
@@ -225,6 +282,7 @@ internal static unsafe class GemmCpu
             // Claiming row blocks balances the load (also against other processes) when M has enough micro-tiles.
             _dynamic = (g.M + p.Kernel.MR - 1) / p.Kernel.MR >= 4 * members;
             _phases = Phases(p);
+            _split = ChooseSplit(p, members);
             int claimsNeeded = (g.Batch - _solo) * _phases;
             if (_claims.Length < claimsNeeded) _claims = new int[Math.Max(claimsNeeded, 2 * _claims.Length)];
             Array.Clear(_claims, 0, claimsNeeded);
@@ -245,8 +303,42 @@ internal static unsafe class GemmCpu
                 for (int bt = Interlocked.Increment(ref _next) - 1; bt < _solo; bt = Interlocked.Increment(ref _next) - 1)
                     Compute(_p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
             }
+            if (_split != PrivateSplit.None)
+            {
+                for (int bt = _solo; bt < g.Batch; bt++) ComputePrivate(member, team.Size, bt, ws);
+                return;
+            }
             for (int bt = _solo; bt < g.Batch; bt++)
                 Compute(_p, bt, _partition, member, team, _shared0, _shared1, ws, _dynamic ? _claims : null, (bt - _solo) * _phases);
+        }
+
+        /// <summary>
+        /// This member's share of matrix <paramref name="bt"/> as an independent GEMM: a run of whole NR-column panels
+        /// (every member packs all of op(A)) or of whole MR-row micro-tiles (every member packs all of op(B)), with
+        /// its own packing buffers, so members never wait for each other inside the call.
+        /// </summary>
+        private void ComputePrivate(int member, int members, int bt, Workspace ws)
+        {
+            var g = _p.Args;
+            var kern = _p.Kernel;
+            GemmArgs sub;
+            if (_split == PrivateSplit.Columns)
+            {
+                int panels = (g.N + kern.NR - 1) / kern.NR;
+                int j0 = Math.Min(g.N, panels * member / members * kern.NR), j1 = Math.Min(g.N, panels * (member + 1) / members * kern.NR);
+                if (j1 <= j0) return;
+                sub = g with { N = j1 - j0, OffsetB = g.OffsetB + (g.TransB ? (long)j0 * g.Ldb : j0), OffsetC = g.OffsetC + j0 };
+            }
+            else
+            {
+                int tiles = (g.M + kern.MR - 1) / kern.MR;
+                int i0 = Math.Min(g.M, tiles * member / members * kern.MR), i1 = Math.Min(g.M, tiles * (member + 1) / members * kern.MR);
+                if (i1 <= i0) return;
+                sub = g with { M = i1 - i0, OffsetA = g.OffsetA + (g.TransA ? i0 : (long)i0 * g.Lda), OffsetC = g.OffsetC + (long)i0 * g.Ldc };
+            }
+            var p = new Problem(_p.A, _p.B, _p.C, sub, kern);
+            float* bBuf = ws.B.Ensure(PackedBLength(p));
+            Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
         }
     }
 }
