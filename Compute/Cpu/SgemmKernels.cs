@@ -104,6 +104,44 @@ internal static unsafe class SgemmPack
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Contiguous(float* src, long ld, int kc, int count, int width, float* dst)
     {
+        // Full panels of the micro-kernels' widths: whole-row copies with no per-element tail (the 6-wide A panels of
+        // the AVX2 kernel were a 4-wide copy plus two scalar ones per k, as slow per float as a transpose).
+        if (count == width)
+        {
+            switch (width)
+            {
+                case 6:
+                    for (int p = 0; p < kc; p++, src += ld, dst += 6)
+                    {
+                        Vector128.Store(Vector128.Load(src), dst);
+                        *(long*)(dst + 4) = *(long*)(src + 4);
+                    }
+                    return;
+                case 12:
+                    for (int p = 0; p < kc; p++, src += ld, dst += 12)
+                    {
+                        Vector256.Store(Vector256.Load(src), dst);
+                        Vector128.Store(Vector128.Load(src + 8), dst + 8);
+                    }
+                    return;
+                case 16:
+                    for (int p = 0; p < kc; p++, src += ld, dst += 16)
+                    {
+                        Vector256.Store(Vector256.Load(src), dst);
+                        Vector256.Store(Vector256.Load(src + 8), dst + 8);
+                    }
+                    return;
+                case 32:
+                    for (int p = 0; p < kc; p++, src += ld, dst += 32)
+                    {
+                        Vector256.Store(Vector256.Load(src), dst);
+                        Vector256.Store(Vector256.Load(src + 8), dst + 8);
+                        Vector256.Store(Vector256.Load(src + 16), dst + 16);
+                        Vector256.Store(Vector256.Load(src + 24), dst + 24);
+                    }
+                    return;
+            }
+        }
         for (int p = 0; p < kc; p++, src += ld, dst += width)
         {
             int r = 0;
