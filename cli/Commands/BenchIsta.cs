@@ -16,6 +16,9 @@ namespace CrateIL.Cli.Commands;
 /// separately, alternating, so both see the same machine load; medians and best are reported, and on the CPU also
 /// the mean process CPU time per call divided by the threads (what the call costs when its threads run
 /// undisturbed; time spent spinning at barriers counts), which stays meaningful on a shared, overloaded machine.
+/// FLOPs are the reference algorithm's GEMMs (forward D·z and Dᵀ·r, 2·rows·dim² each; backward twice the forward),
+/// whatever form runs (the folded form does fewer), so GFLOP/s and the fraction of the FMA peak (sampled on the
+/// same threads after the timing) compare across machines, forms and PyTorch.
 /// </summary>
 internal static class BenchIsta
 {
@@ -41,8 +44,9 @@ internal static class BenchIsta
             else
             {
                 string cpuTime = r.ForwardCpuMs is double fc ? FormattableString.Invariant($"; CPU time per thread {fc:F3} / {r.BackwardCpuMs:F3}") : "";
+                string peak = r.PeakGflops is double p ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {p:F1} GFLOP/s FMA peak") : "";
                 Console.WriteLine(FormattableString.Invariant(
-                    $"ISTA block {r.Batch}x{r.N}x{r.Dim} ({r.Form}, {r.Threshold}) on {r.Device} ({r.Threads} threads): forward {r.ForwardMs:F3} ms, backward {r.BackwardMs:F3} ms, total {r.TotalMs:F3} ms (medians of {r.Iters}; best {r.ForwardBestMs:F3} / {r.BackwardBestMs:F3}{cpuTime})"));
+                    $"ISTA block {r.Batch}x{r.N}x{r.Dim} ({r.Form}, {r.Threshold}) on {r.Device} ({r.Threads} threads): forward {r.ForwardMs:F3} ms, backward {r.BackwardMs:F3} ms, total {r.TotalMs:F3} ms (medians of {r.Iters}; best {r.ForwardBestMs:F3} / {r.BackwardBestMs:F3}{cpuTime}); {r.Gflop:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s{peak}"));
             }
             return 0;
         }));
@@ -59,7 +63,7 @@ internal static class BenchIsta
 
     internal sealed record Result(int N, int Dim, int Batch, int Threads, string Device, string Form, string Threshold, string GemmKernel,
         int Iters, double ForwardMs, double BackwardMs, double TotalMs, double ForwardBestMs, double BackwardBestMs,
-        double? ForwardCpuMs, double? BackwardCpuMs);
+        double? ForwardCpuMs, double? BackwardCpuMs, double Gflop, double Gflops, double? PeakGflops, double? FractionOfPeak);
 
     internal static Result Run(int n, int dim, int batch, int threads, string spec, IstaForm form, bool symmetric, double seconds)
     {
@@ -102,9 +106,12 @@ internal static class BenchIsta
         var sum = fwd.Zip(bwd, (a, b) => a + b).Order().ToList();
         fwd.Sort();
         bwd.Sort();
+        double? peak = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
+        double flop = 6 * 2.0 * batch * n * (double)dim * dim, gflops = flop / sum[sum.Count / 2] / 1e6;
         return new Result(n, dim, batch, cpu ? threads : 0, dev.Spec, block.LastForm.ToString(), symmetric ? "symmetric" : "one-sided",
             cpu ? CpuSgemm.KernelName : dev.Name, fwd.Count, fwd[fwd.Count / 2], bwd[bwd.Count / 2], sum[sum.Count / 2], fwd[0], bwd[0],
-            cpu ? fwdCpu / fwd.Count / threads : null, cpu ? bwdCpu / bwd.Count / threads : null);
+            cpu ? fwdCpu / fwd.Count / threads : null, cpu ? bwdCpu / bwd.Count / threads : null,
+            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak);
     }
 
     private static float[] Data(int seed, long n)
