@@ -106,6 +106,13 @@ public sealed class Tensor : IDisposable
     {
         if (destination.Length != Length) throw new ArgumentException($"Destination {destination.Shape} has {destination.Length} elements, source {Shape} has {Length}", nameof(destination));
         if (Length == 0) return;
+        if (destination.Storage is HostStorage && Storage is HostStorage && !ReferenceEquals(Storage, destination.Storage) && Device is Devices.CpuDevice cpu && cpu.Threads > 1
+            && Length >= Cpu.CpuParallel.ElementGrain * 2 && Length <= int.MaxValue)
+        {
+            // Residual copies of activations (MBs per layer in training) are on the critical path: split them over the team.
+            unsafe { Cpu.CpuParallel.For(cpu, (int)Length, Cpu.CpuParallel.ElementGrain, new CopyKernel(HostPointer, destination.HostPointer), align: 16); }
+            return;
+        }
         if (destination.Storage is HostStorage) { CopyTo(destination.AsSpan()); return; }
         if (Storage is HostStorage) { destination.CopyFrom(AsSpan()); return; }
         if (ReferenceEquals(Accelerator, destination.Accelerator))
@@ -115,6 +122,12 @@ public sealed class Tensor : IDisposable
             return;
         }
         destination.CopyFrom(ToArray());
+    }
+
+    private readonly unsafe struct CopyKernel(float* source, float* destination) : Cpu.IRangeKernel
+    {
+        public void Execute(int start, int count) =>
+            new ReadOnlySpan<float>(source + start, count).CopyTo(new Span<float>(destination + start, count));
     }
 
     public float[] ToArray()

@@ -68,6 +68,27 @@ public class DeviceTests
         Assert.All(copy.ToArray(), v => Assert.Equal(-1f, v));
     }
 
+    /// <summary>Large host copies are split over the CPU team (threads 1–3); odd lengths and offset views land exactly.</summary>
+    [Fact]
+    public void LargeCpuCopiesAreExactOnEveryThreadCount()
+    {
+        const int n = 3 * 65536 + 17;
+        var data = TestData.Uniform(7, n + 5);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            using var dev = CpuDevice.Create(threads);
+            using var src = dev.FromHost(data, n + 5);
+            using var dst = dev.Zeros(n + 9);
+            using var from = src.Slice(5, n);
+            using var to = dst.Slice(3, n);
+            from.CopyTo(to);
+            var got = dst.ToArray();
+            Assert.Equal(data.AsSpan(5, n).ToArray(), got.AsSpan(3, n).ToArray());
+            Assert.Equal(new float[3], got.AsSpan(0, 3).ToArray());
+            Assert.Equal(new float[6], got.AsSpan(n + 3).ToArray());
+        }
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public void PoolReusesStorageOfDisposedTensors(string backend)
