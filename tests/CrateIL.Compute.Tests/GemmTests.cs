@@ -192,7 +192,7 @@ public class GemmTests
     /// <summary>
     /// Every CPU micro-kernel (the portable Vector256 one even where AVX-512 exists) on 1, 2 and 3 threads, across
     /// block boundaries (KC, MC, NC), the team path, the batch-parallel path and its cooperative remainder, under
-    /// each team schedule (shared packed B, private column or row parts, and the automatic choice).
+    /// each team schedule (shared packed B; private column, row or depth parts; the automatic choice).
     /// </summary>
     [Theory]
     [MemberData(nameof(CpuKernels))]
@@ -202,10 +202,11 @@ public class GemmTests
         var schedule = GemmCpu.Schedule;
         try
         {
-            foreach (var s in new[] { TeamSchedule.Shared, TeamSchedule.Private, TeamSchedule.Auto })
+            foreach (var s in Enum.GetValues<TeamSchedule>())
             {
                 GemmCpu.Schedule = s;
-                RunEveryThreadCountAndBlockBoundary(kernel);
+                try { RunEveryThreadCountAndBlockBoundary(kernel); }
+                catch (Exception e) { throw new Xunit.Sdk.XunitException($"schedule {s}: {e.Message}"); }
             }
         }
         finally { GemmCpu.Schedule = schedule; }
@@ -222,6 +223,8 @@ public class GemmTests
                     RunAndCheck(dev, new Case(1, 300, 257, 520, ta, tb, 0.5f, 0.5f, PadA: 1, PadB: 2, PadC: 3), kernel);
                     RunAndCheck(dev, new Case(1, 7, kernel.NC + 37, 300, ta, tb, PadB: 1), kernel);
                     RunAndCheck(dev, new Case(3, 131, 129, 70, ta, tb, 1f, 0f, OffsetA: 3, OffsetB: 5, OffsetC: 7, Gap: 9), kernel);
+                    // Fewer matrices than members (3 threads): every matrix through the team schedule, one after another.
+                    RunAndCheck(dev, new Case(2, 131, 129, 70, ta, tb, 0.75f, 0.5f, OffsetA: 2, OffsetB: 1, OffsetC: 4, Gap: 3), kernel);
                 }
             foreach (var (m, n, k) in OddShapes(false))
                 RunAndCheck(dev, new Case(1, m, n, k, true, false), kernel);

@@ -18,12 +18,16 @@ namespace CrateIL.Compute.Ops;
 /// <summary>How a thread team shares one matrix of a CPU GEMM call.</summary>
 internal enum TeamSchedule
 {
-    /// <summary>Per call: private parts for small and mid-size matrices, the shared schedule for large ones.</summary>
+    /// <summary>Per call: the cheapest private split for small and mid-size matrices, the shared schedule for large ones.</summary>
     Auto,
     /// <summary>Members share each packed block of op(B) (one barrier per block) and claim row blocks of C.</summary>
     Shared,
-    /// <summary>Members compute disjoint column panels (or row tiles) of C with their own packing, never waiting inside the call.</summary>
-    Private,
+    /// <summary>Members compute disjoint runs of NR-column panels of C; each packs all of op(A).</summary>
+    Columns,
+    /// <summary>Members compute disjoint runs of MR-row micro-tiles of C; each packs all of op(B).</summary>
+    Rows,
+    /// <summary>Members compute partial products over disjoint ranges of the inner dimension, summed into C after one barrier.</summary>
+    Depth,
 }
 
 internal static unsafe class GemmCpu
@@ -104,7 +108,7 @@ internal static unsafe class GemmCpu
     /// when <paramref name="team"/> is null). Members share the packed B block (double-buffered, so one barrier per
     /// block suffices: a buffer is refilled only after everyone passed the barrier that follows its successor's packing).
     /// With <paramref name="claims"/>, members take MC-row blocks of C from a shared counter per block of B
-    /// (phases numbered from <paramref name="phase0"/>), so a member slowed down by other load on the machine
+    /// (phases numbered from <paramref name="phase0"/>, which also picks the half of the double buffer), so a member slowed down by other load on the machine
     /// does less; without, each member owns a fixed rectangle of the <paramref name="part"/> grid.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -139,7 +143,10 @@ internal static unsafe class GemmCpu
         int rowBlocks = (m1 - m0 + mc0 - 1) / mc0;
         float* aBuf = ws.A.Ensure((long)mc0 * kc0);
         float* tile = ws.Tile.Ensure((long)mr * nr);
-        int step = 0;
+        // Phases are numbered across the matrices of one team call, so the double buffer alternates across them too:
+        // restarting at 0 per matrix let a member refill buffer 0 for the next matrix while another still read it
+        // (an odd number of phases per matrix and two or more matrices on the team, e.g. batch 2 on 3 threads).
+        int step = phase0;
 
         for (int jc = 0; jc < g.N; jc += nc0)
         {
@@ -155,7 +162,7 @@ internal static unsafe class GemmCpu
                 float beta = pc == 0 ? g.Beta : 1f;
                 for (int blk = 0; ; blk++)
                 {
-                    if (claims is not null) blk = Interlocked.Increment(ref claims[phase0 + step]) - 1;
+                    if (claims is not null) blk = Interlocked.Increment(ref claims[step]) - 1;
                     if (blk >= rowBlocks) break;
                     int ic = m0 + blk * mc0, mc = Math.Min(mc0, m1 - ic);
                     SgemmPack.A(a, g.Lda, g.TransA, ic, mc, pc, kc, mr, aBuf);
@@ -210,54 +217,77 @@ internal static unsafe class GemmCpu
         }
     }
 
-    /// <summary>Per-thread scratch: the packed A block, a private packed B block (batch-parallel and single-thread
-    /// paths), the team's shared B double buffer (owned by the calling thread) and a ragged-tile buffer.</summary>
+    /// <summary>Per-thread scratch: the packed A block, a private packed B block (batch-parallel, single-thread and
+    /// private-split paths), the team's shared B double buffer (owned by the calling thread), a ragged-tile buffer and
+    /// a depth-split member's partial C.</summary>
     private sealed class Workspace
     {
-        public readonly AlignedBuffer A = new(), B = new(), Tile = new(), Shared0 = new(), Shared1 = new();
+        public readonly AlignedBuffer A = new(), B = new(), Tile = new(), Shared0 = new(), Shared1 = new(), Partial = new();
     }
-
-    /// <summary>How a team shares one matrix without synchronising: not at all (shared packed B, barriers), by panels of columns, by micro-tiles of rows.</summary>
-    private enum PrivateSplit { None, Columns, Rows }
 
     /// <summary>
     /// How team calls schedule a matrix: <see cref="TeamSchedule.Auto"/> chooses per call; the others force one
-    /// schedule (tests cover both; env CRATEIL_GEMM_SPLIT = shared | private for A/B measurements).
+    /// schedule where the shape allows it (tests run each; env CRATEIL_GEMM_SPLIT = shared | columns | rows | depth
+    /// for A/B measurements).
     /// </summary>
     internal static TeamSchedule Schedule { get; set; } = Environment.GetEnvironmentVariable("CRATEIL_GEMM_SPLIT")?.ToLowerInvariant() switch
     {
         "shared" => TeamSchedule.Shared,
-        "private" => TeamSchedule.Private,
+        "columns" => TeamSchedule.Columns,
+        "rows" => TeamSchedule.Rows,
+        "depth" => TeamSchedule.Depth,
         _ => TeamSchedule.Auto,
     };
 
     /// <summary>
-    /// Whether members should compute independent parts of a matrix. Splitting the columns makes every member pack all
-    /// of op(A) (m·k extra floats each), splitting the rows all of op(B) (k·n): cheap when that operand is small next to
-    /// the member's share of the multiply-adds, and it removes the barrier per B block and the imbalance of claiming
-    /// few large row blocks, which dominate small GEMMs (a 197×384×384 call is about 0.3 ms on two threads).
+    /// The schedule of one matrix on a team of <paramref name="members"/>. The private splits remove the barrier per
+    /// packed block of op(B) and the imbalance of claiming a few large row blocks, which dominate small and mid-size
+    /// GEMMs (a 197×384×384 call is about 0.3 ms on two threads); each costs something the shared schedule does not:
+    /// splitting the columns makes every member pack all of op(A) (k·m floats, (members − 1)/members of it extra),
+    /// splitting the rows all of op(B), splitting the depth a final pass that sums the members' partial C (and a sum
+    /// order that depends on the team size). Costs are relative to a perfect split of the multiply-adds, an extra
+    /// packed or summed float counting <see cref="PackWeight"/> multiply-adds; the cheapest private split runs when it
+    /// costs at most <see cref="PrivateMaxCost"/>, the shared schedule otherwise and for large matrices.
     /// </summary>
-    private static PrivateSplit ChooseSplit(in Problem p, int members)
+    private static TeamSchedule ChooseSchedule(in Problem p, int members)
     {
-        var schedule = Schedule;
-        if (schedule == TeamSchedule.Shared) return PrivateSplit.None;
+        var forced = Schedule;
+        if (forced == TeamSchedule.Shared) return forced;
         var g = p.Args;
         var k = p.Kernel;
-        long tilesM = (g.M + k.MR - 1) / k.MR, panelsN = (g.N + k.NR - 1) / k.NR;
-        // Imbalance of an even split in whole units (the busiest member's share over the mean).
-        double Imbalance(long units) => units < members ? double.MaxValue : (double)((units + members - 1) / members) * members / units;
-        double colCost = Imbalance(panelsN) * (1 + PackWeight * members / (double)g.N);   // all of A per member
-        double rowCost = Imbalance(tilesM) * (1 + PackWeight * members / (double)g.M);    // all of B per member
-        var best = colCost <= rowCost ? PrivateSplit.Columns : PrivateSplit.Rows;
-        double cost = Math.Min(colCost, rowCost);
-        if (schedule == TeamSchedule.Private) return cost < double.MaxValue ? best : PrivateSplit.None;
-        return cost <= 1.08 && (double)g.M * g.N * g.K <= PrivateMaxWork ? best : PrivateSplit.None;
+        long tilesM = (g.M + k.MR - 1) / k.MR, panelsN = (g.N + k.NR - 1) / k.NR, depthUnits = g.K / DepthUnit;
+        // Imbalance of an even split into whole units (the busiest member's share over the mean).
+        double Imbalance(long units) => units < members ? double.PositiveInfinity : (double)((units + members - 1) / members) * members / units;
+        double extra = PackWeight * (members - 1);
+        // Per member, against its m·n·k/members multiply-adds: all of op(A) is k·m floats, (members − 1)/members of
+        // them extra (relative cost (members − 1)/n); likewise op(B) for rows; the partial sums m·n·(members − 1)/members.
+        double columns = Imbalance(panelsN) * (1 + extra / g.N);
+        double rows = Imbalance(tilesM) * (1 + extra / g.M);
+        double depth = Imbalance(depthUnits) * (1 + extra / g.K);
+        switch (forced)
+        {
+            case TeamSchedule.Columns: return double.IsFinite(columns) ? forced : TeamSchedule.Shared;
+            case TeamSchedule.Rows: return double.IsFinite(rows) ? forced : TeamSchedule.Shared;
+            case TeamSchedule.Depth: return double.IsFinite(depth) ? forced : TeamSchedule.Shared;
+        }
+        if ((double)g.M * g.N * g.K > PrivateMaxWork) return TeamSchedule.Shared;
+        var best = columns <= rows ? TeamSchedule.Columns : TeamSchedule.Rows;
+        double cost = Math.Min(columns, rows);
+        // The depth split changes the summation order with the team size; take it only for a clear gain.
+        if (depth < 0.98 * cost) (best, cost) = (TeamSchedule.Depth, depth);
+        return cost <= PrivateMaxCost ? best : TeamSchedule.Shared;
     }
 
-    /// <summary>Cost of packing one operand element, in multiply-adds of the micro-kernel (roughly: a load, a store, a shuffle vs 1/16 cycle per FMA).</summary>
+    /// <summary>Cost of packing (or summing) one extra float, in multiply-adds of the micro-kernel (a load, a store and a shuffle against 1/16 cycle per FMA).</summary>
     private const double PackWeight = 8;
 
-    /// <summary>Above this many multiply-adds per matrix the shared, claimed schedule wins (packing cost grows with the operands).</summary>
+    /// <summary>The largest relative cost of a private split that beats the shared schedule's barriers and claiming.</summary>
+    private const double PrivateMaxCost = 1.08;
+
+    /// <summary>Granularity of the depth split (whole k-steps of the micro-kernels' 4-way unrolled loop).</summary>
+    private const int DepthUnit = 4;
+
+    /// <summary>Above this many multiply-adds per matrix the shared, claimed schedule runs (env CRATEIL_GEMM_PRIVATE_MAX).</summary>
     private static readonly double PrivateMaxWork = double.TryParse(Environment.GetEnvironmentVariable("CRATEIL_GEMM_PRIVATE_MAX"), out double v) ? v : 1 << 28;
 
     /// <summary>A team run of one GEMM call: whole matrices per member while there are enough, then the rest together.</summary>
@@ -269,7 +299,8 @@ internal static unsafe class GemmCpu
         private int _solo, _next, _phases;
         private int[] _claims = [];
         private float* _shared0, _shared1;
-        private PrivateSplit _split;
+        private TeamSchedule _schedule;
+        private nint[] _partials = [];
 
         public void Prepare(in Problem p, int members, Workspace owner)
         {
@@ -282,7 +313,8 @@ internal static unsafe class GemmCpu
             // Claiming row blocks balances the load (also against other processes) when M has enough micro-tiles.
             _dynamic = (g.M + p.Kernel.MR - 1) / p.Kernel.MR >= 4 * members;
             _phases = Phases(p);
-            _split = ChooseSplit(p, members);
+            _schedule = ChooseSchedule(p, members);
+            if (_partials.Length < members) _partials = new nint[members];
             int claimsNeeded = (g.Batch - _solo) * _phases;
             if (_claims.Length < claimsNeeded) _claims = new int[Math.Max(claimsNeeded, 2 * _claims.Length)];
             Array.Clear(_claims, 0, claimsNeeded);
@@ -303,9 +335,14 @@ internal static unsafe class GemmCpu
                 for (int bt = Interlocked.Increment(ref _next) - 1; bt < _solo; bt = Interlocked.Increment(ref _next) - 1)
                     Compute(_p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
             }
-            if (_split != PrivateSplit.None)
+            if (_schedule is TeamSchedule.Columns or TeamSchedule.Rows)
             {
                 for (int bt = _solo; bt < g.Batch; bt++) ComputePrivate(member, team.Size, bt, ws);
+                return;
+            }
+            if (_schedule == TeamSchedule.Depth)
+            {
+                for (int bt = _solo; bt < g.Batch; bt++) ComputeDepth(member, team, bt, ws, last: bt == g.Batch - 1);
                 return;
             }
             for (int bt = _solo; bt < g.Batch; bt++)
@@ -322,7 +359,7 @@ internal static unsafe class GemmCpu
             var g = _p.Args;
             var kern = _p.Kernel;
             GemmArgs sub;
-            if (_split == PrivateSplit.Columns)
+            if (_schedule == TeamSchedule.Columns)
             {
                 int panels = (g.N + kern.NR - 1) / kern.NR;
                 int j0 = Math.Min(g.N, panels * member / members * kern.NR), j1 = Math.Min(g.N, panels * (member + 1) / members * kern.NR);
@@ -339,6 +376,46 @@ internal static unsafe class GemmCpu
             var p = new Problem(_p.A, _p.B, _p.C, sub, kern);
             float* bBuf = ws.B.Ensure(PackedBLength(p));
             Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
+        }
+
+        /// <summary>
+        /// This member's range of the inner dimension of matrix <paramref name="bt"/>: member 0 computes α·A₀B₀ + β·C
+        /// into C, every other member α·AₘBₘ into its own buffer; after a barrier each member adds the partials into its
+        /// share of C's rows, in member order (so the result depends on the team size, not on timing).
+        /// </summary>
+        private void ComputeDepth(int member, CpuThreadTeam team, int bt, Workspace ws, bool last)
+        {
+            var g = _p.Args;
+            int members = team.Size;
+            long units = g.K / DepthUnit;
+            int k0 = member == 0 ? 0 : (int)(units * member / members) * DepthUnit;
+            int k1 = member == members - 1 ? g.K : (int)(units * (member + 1) / members) * DepthUnit;
+            var sub = g with
+            {
+                K = k1 - k0,
+                OffsetA = g.OffsetA + (g.TransA ? (long)k0 * g.Lda : k0),
+                OffsetB = g.OffsetB + (g.TransB ? k0 : (long)k0 * g.Ldb),
+            };
+            float* c = _p.C;
+            if (member > 0)
+            {
+                c = ws.Partial.Ensure((long)g.M * g.N);
+                sub = sub with { Beta = 0f, OffsetC = 0, Ldc = g.N, StrideC = 0 };
+                _partials[member] = (nint)c;
+            }
+            var p = new Problem(_p.A, _p.B, c, sub, _p.Kernel);
+            float* bBuf = ws.B.Ensure(PackedBLength(p));
+            Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
+            team.Barrier();
+            int r0 = (int)((long)g.M * member / members), r1 = (int)((long)g.M * (member + 1) / members);
+            for (int i = r0; i < r1; i++)
+            {
+                var row = new Span<float>(_p.C + g.OffsetC + bt * g.StrideC + (long)i * g.Ldc, g.N);
+                for (int m = 1; m < members; m++)
+                    System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>((float*)_partials[m] + (long)i * g.N, g.N), row);
+            }
+            // The partial buffers are refilled by the next matrix; the end of the job orders the last one.
+            if (!last) team.Barrier();
         }
     }
 }
