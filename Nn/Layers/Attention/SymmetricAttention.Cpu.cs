@@ -139,19 +139,9 @@ internal static unsafe class SymmetricAttentionCpu
                 int nj = Math.Min(T, n - j0);
                 TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
                 bool diagonal = i0 == j0;
-                for (int i = 0; i < mi; i++)
-                {
-                    var sRow = new ReadOnlySpan<float>(S + i * T, nj);
-                    var eRow = new Span<float>(E + i * T, nj);
-                    TensorPrimitives.Subtract(sRow, shift[i0 + i], eRow);
-                    TensorPrimitives.Exp(eRow, eRow);
-                    z[i0 + i] += TensorPrimitives.Sum(eRow);
-                    if (diagonal) continue;
-                    var fRow = new Span<float>(F + i * T, nj);
-                    TensorPrimitives.Subtract(sRow, shift.Slice(j0, nj), fRow);
-                    TensorPrimitives.Exp(fRow, fRow);
-                    TensorPrimitives.Add(new ReadOnlySpan<float>(z + j0, nj), fRow, new Span<float>(z + j0, nj));
-                }
+                fixed (float* mu = shift)
+                    for (int i = 0; i < mi; i++)
+                        z[i0 + i] += ForwardRow(S + i * T, mu[i0 + i], mu + j0, E + i * T, diagonal ? null : F + i * T, z + j0, nj);
                 // O_I += E·w_J
                 SgemmPack.A(E, T, false, 0, mi, 0, nj, mr, pack);
                 TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, ragged);
@@ -236,37 +226,12 @@ internal static unsafe class SymmetricAttentionCpu
                 // A = dP_IJ = dO_I·w_Jᵀ ; B = dP_JIᵀ = w_I·dO_Jᵀ
                 TileGemm(kern, mi, nj, dh, oA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, T, ragged);
                 if (!diagonal) TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, T, ragged);
-                // S ← P_IJ; A ← P_IJ ⊙ (dP_IJ − D_I); then (off the diagonal) B ← P_JIᵀ ⊙ (dP_JIᵀ − D_J) and
-                // G = scale·(A + B); the P_JIᵀ values are kept in the G-sized buffer's place via X/Y reuse below.
-                for (int i = 0; i < mi; i++)
-                {
-                    var sRow = new Span<float>(S + i * T, nj);
-                    var aRow = new Span<float>(A + i * T, nj);
-                    var gRow = new Span<float>(G + i * T, nj);
-                    if (!diagonal)
-                    {
-                        // P_JIᵀ row i into gRow (temporarily), then B ← P_JIᵀ ⊙ (B − D_J)
-                        var bRow = new Span<float>(B + i * T, nj);
-                        TensorPrimitives.Subtract(sRow, shift.Slice(j0, nj), gRow);
-                        TensorPrimitives.Exp(gRow, gRow);
-                        TensorPrimitives.Multiply(gRow, invZ.Slice(j0, nj), gRow);
-                        TensorPrimitives.Subtract(bRow, new ReadOnlySpan<float>(dd + j0, nj), bRow);
-                        TensorPrimitives.Multiply(bRow, gRow, bRow);
-                        // bRow now holds dS_JIᵀ; gRow holds P_JIᵀ: swap roles so that B keeps P_JIᵀ and G gets dS_JIᵀ
-                        SwapInto(bRow, gRow);
-                    }
-                    TensorPrimitives.Subtract(sRow, shift[i0 + i], sRow);
-                    TensorPrimitives.Exp(sRow, sRow);
-                    TensorPrimitives.Multiply(sRow, invZ[i0 + i], sRow);
-                    TensorPrimitives.Subtract(aRow, dd[i0 + i], aRow);
-                    TensorPrimitives.Multiply(aRow, sRow, aRow);
-                    if (diagonal) TensorPrimitives.Multiply(aRow, scale, gRow);
-                    else
-                    {
-                        TensorPrimitives.Add(gRow, aRow, gRow);
-                        TensorPrimitives.Multiply(gRow, scale, gRow);
-                    }
-                }
+                // S ← P_IJ and G ← scale·(dS_IJ + dS_JIᵀ) with dS_IJ = P_IJ ⊙ (dP_IJ − D_I), dS_JIᵀ = P_JIᵀ ⊙ (dP_JIᵀ − D_J);
+                // off the diagonal B ← P_JIᵀ. One fused pass per row (A is not needed afterwards).
+                fixed (float* mu = shift, rz = invZ)
+                    for (int i = 0; i < mi; i++)
+                        BackwardRow(S + i * T, A + i * T, diagonal ? null : B + i * T, G + i * T, mu[i0 + i], rz[i0 + i], dd[i0 + i],
+                            mu + j0, rz + j0, dd + j0, scale, nj);
                 // Now S = P_IJ, B = P_JIᵀ (off the diagonal), G = scale·(dS_IJ + dS_JIᵀ), and on the diagonal G is
                 // only scale·dS_II, so its symmetric part is applied through both G and Gᵀ below.
                 if (diagonal)
@@ -295,20 +260,79 @@ internal static unsafe class SymmetricAttentionCpu
         }
     }
 
-    /// <summary>(a, b) ← (b, a) elementwise.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SwapInto(Span<float> a, Span<float> b)
+    /// <summary>
+    /// One row of a forward score tile: e_j = exp(s_j − μ_i) (returns Σ_j e_j); off the diagonal (<paramref name="f"/>
+    /// not null) also f_j = exp(s_j − μ_J[j]) and z_J[j] += f_j. One pass in registers instead of six vector calls.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ForwardRow(float* s, float shiftI, float* shiftJ, float* e, float* f, float* zJ, int n)
     {
-        int i = 0;
-        fixed (float* pa = a, pb = b)
+        var vShift = Vector256.Create(shiftI);
+        var acc = Vector256<float>.Zero;
+        int j = 0;
+        for (; j + 8 <= n; j += 8)
         {
-            for (; i + 8 <= a.Length; i += 8)
+            var sv = Vector256.Load(s + j);
+            var ev = FloatExp.Exp(sv - vShift);
+            Vector256.Store(ev, e + j);
+            acc += ev;
+            if (f is null) continue;
+            var fv = FloatExp.Exp(sv - Vector256.Load(shiftJ + j));
+            Vector256.Store(fv, f + j);
+            Vector256.Store(Vector256.Load(zJ + j) + fv, zJ + j);
+        }
+        float sum = Vector256.Sum(acc);
+        for (; j < n; j++)
+        {
+            float ev = FloatExp.Exp(s[j] - shiftI);
+            e[j] = ev;
+            sum += ev;
+            if (f is null) continue;
+            float fv = FloatExp.Exp(s[j] - shiftJ[j]);
+            f[j] = fv;
+            zJ[j] += fv;
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// One row of a backward tile, fused: p = exp(s − μ_i)/Z_i into <paramref name="s"/>, dS_IJ = p·(dP − D_i) from
+    /// <paramref name="a"/>; off the diagonal (<paramref name="b"/> not null) q = P_JIᵀ = exp(s − μ_J)/Z_J into b after
+    /// reading dP_JIᵀ from it, dS_JIᵀ = q·(dP_JIᵀ − D_J); g = scale·(dS_IJ + dS_JIᵀ).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void BackwardRow(float* s, float* a, float* b, float* g, float shiftI, float invZI, float dI,
+        float* shiftJ, float* invZJ, float* dJ, float scale, int n)
+    {
+        Vector256<float> vShift = Vector256.Create(shiftI), vInvZ = Vector256.Create(invZI), vD = Vector256.Create(dI), vScale = Vector256.Create(scale);
+        int j = 0;
+        for (; j + 8 <= n; j += 8)
+        {
+            var sv = Vector256.Load(s + j);
+            var p = FloatExp.Exp(sv - vShift) * vInvZ;
+            var ds = (Vector256.Load(a + j) - vD) * p;
+            Vector256.Store(p, s + j);
+            if (b is not null)
             {
-                var x = Vector256.Load(pa + i);
-                Vector256.Store(Vector256.Load(pb + i), pa + i);
-                Vector256.Store(x, pb + i);
+                var q = FloatExp.Exp(sv - Vector256.Load(shiftJ + j)) * Vector256.Load(invZJ + j);
+                ds += (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
+                Vector256.Store(q, b + j);
             }
-            for (; i < a.Length; i++) (pa[i], pb[i]) = (pb[i], pa[i]);
+            Vector256.Store(ds * vScale, g + j);
+        }
+        for (; j < n; j++)
+        {
+            float sv = s[j];
+            float p = FloatExp.Exp(sv - shiftI) * invZI;
+            float ds = (a[j] - dI) * p;
+            s[j] = p;
+            if (b is not null)
+            {
+                float q = FloatExp.Exp(sv - shiftJ[j]) * invZJ[j];
+                ds += (b[j] - dJ[j]) * q;
+                b[j] = q;
+            }
+            g[j] = ds * scale;
         }
     }
 
