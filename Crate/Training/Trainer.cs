@@ -138,6 +138,9 @@ public sealed partial class Trainer : IDisposable
 
     public int StepsPerEpoch { get; }
 
+    /// <summary>Label batches the training loss copied to the device: one per micro-batch trained.</summary>
+    internal long LabelUploads => _loss.LabelUploads;
+
     /// <summary>Optimizer steps per logging interval: <see cref="TrainerOptions.LogEvery"/>, or a tenth of an epoch (at least 1).</summary>
     public int LogEvery { get; }
     public int EpochsCompleted { get; private set; }
