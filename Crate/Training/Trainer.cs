@@ -235,6 +235,8 @@ public sealed partial class Trainer : IDisposable
         Model.Training = true;
         var clock = Stopwatch.StartNew();
         int budget = (StepsPerEpoch - stepInEpoch) * k, taken = 0;
+        // Values left unread by an epoch an exception cut short belong to no interval of this one.
+        _meter.Discard();
         long intervalStart = Step;
         double lastRate = 0;
         foreach (var batch in _loader.Epoch(epoch, stepInEpoch * k))

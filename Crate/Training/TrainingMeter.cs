@@ -62,5 +62,8 @@ internal sealed class TrainingMeter : IDisposable
         return (losses, norms);
     }
 
+    /// <summary>Forgets unread values (of an epoch an exception cut short): the next interval starts empty.</summary>
+    public void Discard() => MicroBatches = Steps = 0;
+
     public void Dispose() => _buffer.Dispose();
 }
