@@ -114,5 +114,11 @@ public sealed class MetricsLog(string directory, int depth)
     }
 }
 
-/// <summary>One optimizer step's progress: the steps taken so far (this one included), the run's total, its mean loss and learning rate.</summary>
-public readonly record struct StepProgress(long Step, long TotalSteps, double Loss, double LearningRate);
+/// <summary>
+/// The progress of one logging interval (<see cref="TrainerOptions.LogEvery"/>), reported when it is read from the device:
+/// the steps taken so far (<paramref name="Step"/>, the interval's last, included) and the run's total, the interval's
+/// mean training loss over its micro-batches, the learning rate of its last step, its mean gradient norm (before
+/// clipping) and how many optimizer steps it covers (steps <paramref name="Step"/> − <paramref name="Steps"/> + 1 …
+/// <paramref name="Step"/>; fewer than the interval when an interrupt cuts it short).
+/// </summary>
+public readonly record struct StepProgress(long Step, long TotalSteps, double Loss, double LearningRate, double GradNorm, int Steps);

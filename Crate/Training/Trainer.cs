@@ -12,8 +12,8 @@ namespace CrateIL.Crate.Training;
 /// <summary>
 /// Supervised training of a <see cref="CrateModel"/>: Lion or AdamW with a per-step warm-up + cosine schedule,
 /// label-smoothed cross-entropy, gradient accumulation over k micro-batches (parameter gradients accumulate, each
-/// micro-batch's loss weighted by its share of the step's images; gradients zeroed after every step), optional global
-/// norm clipping, per-epoch evaluation (top-1/top-5, loss), white-box probes on a fixed batch, metrics appended to
+/// micro-batch's loss weighted by its share of the step's images; gradients zeroed once per step, before its first
+/// backward), optional global norm clipping, per-epoch evaluation (top-1/top-5, loss), white-box probes on a fixed batch, metrics appended to
 /// CSV and JSON lines, and atomically written checkpoints (<see cref="TrainingCheckpoint"/>) rotated by
 /// <see cref="CheckpointRotation"/>: <c>last</c> after every epoch, <c>best</c> by validation top-1, the newest
 /// <see cref="TrainerOptions.KeepEpochCheckpoints"/> per-epoch files. A cancelled run (<see cref="Run"/>'s token, e.g.
@@ -24,8 +24,16 @@ namespace CrateIL.Crate.Training;
 /// so resuming from epoch k's checkpoint, or from one written on interrupt after any step, reproduces the uninterrupted
 /// run bit for bit on the same device.
 /// </para>
-/// A non-finite loss, gradient norm or weight vector stops the run with <see cref="TrainingDivergedException"/>
-/// before anything is written, so the last checkpoint on disk stays the last good state.
+/// <para>
+/// A lean step: nothing waits for the device inside a logging interval (<see cref="TrainerOptions.LogEvery"/>). Each
+/// micro-batch's labels are uploaded once (the loss's forward and backward share them), its mean loss is written to a
+/// device slot, and the gradient norm is reduced and clipping applied on the device (<see cref="TrainingMeter"/>); the
+/// values are read once per interval, as a PyTorch loop calls <c>loss.item()</c> only when it logs.
+/// </para>
+/// A non-finite loss or gradient norm stops the run with <see cref="TrainingDivergedException"/> when its interval is
+/// read: at the end of the interval, and at the latest before any checkpoint is written (each epoch's end, an interrupt),
+/// where non-finite weights stop it too. The steps of the interval after the bad one have already run in memory, but
+/// nothing is written, so the last checkpoint on disk stays the last good state.
 /// </summary>
 public sealed partial class Trainer : IDisposable
 {
@@ -35,6 +43,9 @@ public sealed partial class Trainer : IDisposable
     private readonly SoftmaxCrossEntropyLoss _loss;
     private readonly SoftmaxCrossEntropyLoss _evalLoss = new();
     private readonly GradientClipper _clipper;
+    private readonly TrainingMeter _meter = null!;
+    // One-element slots for the step-by-step drivers (Accumulate, ApplyStep), which read every value at once.
+    private readonly Tensor _lossNow = null!, _normNow = null!;
     private readonly WarmupCosineSchedule _schedule;
     private readonly MetricsLog _metrics;
     private readonly Dictionary<int, Tensor> _inputs = [];
@@ -88,6 +99,10 @@ public sealed partial class Trainer : IDisposable
             };
             _clipper = new GradientClipper(device);
             _dLogits = device.Allocate(MicroBatch, config.Classes);
+            LogEvery = options.LogEvery ?? Math.Max(1, StepsPerEpoch / 10);
+            _meter = new TrainingMeter(device, Math.Max(1, Math.Min(LogEvery, StepsPerEpoch)), options.AccumulationSteps);
+            _lossNow = device.Allocate(1);
+            _normNow = device.Allocate(1);
             if (resumeFrom is not null) RestoreFrom(resumeFrom);
             StartDataParallel(config);
         }
@@ -122,6 +137,12 @@ public sealed partial class Trainer : IDisposable
     public int MicroBatch { get; }
 
     public int StepsPerEpoch { get; }
+
+    /// <summary>Label batches the training loss copied to the device: one per micro-batch trained.</summary>
+    internal long LabelUploads => _loss.LabelUploads;
+
+    /// <summary>Optimizer steps per logging interval: <see cref="TrainerOptions.LogEvery"/>, or a tenth of an epoch (at least 1).</summary>
+    public int LogEvery { get; }
     public int EpochsCompleted { get; private set; }
 
     /// <summary>Optimizer steps taken (also the schedule position of the next step).</summary>
@@ -167,8 +188,10 @@ public sealed partial class Trainer : IDisposable
     public Action<EpochMetrics>? EpochCompleted { get; set; }
 
     /// <summary>
-    /// Called after every optimizer step (progress bars): the step just taken, the run's total steps, the step's mean
-    /// training loss over its micro-batches and the learning rate it used. Kept cheap: nothing is read from the device for it.
+    /// Called once per logging interval (<see cref="LogEvery"/> steps, counted within the epoch; an epoch's last interval
+    /// may be shorter, and an interrupt reports the steps since the last one) when its values have been read from the
+    /// device: the last step taken, the run's total steps, the interval's mean training loss over its micro-batches, the
+    /// learning rate of its last step, its mean gradient norm and its number of steps.
     /// </summary>
     public Action<StepProgress>? StepCompleted { get; set; }
 
@@ -205,42 +228,48 @@ public sealed partial class Trainer : IDisposable
         int epoch = EpochsCompleted, k = Options.AccumulationSteps;
         var partial = _partial ?? new PartialEpoch();
         int stepInEpoch = _stepInEpoch;
-        double lossSum = partial.LossSum, normSum = partial.GradNormSum, stepLoss = 0;
-        int microBatches = partial.MicroBatches, images = 0, micro = 0;
-        PartialEpoch SoFar() => new() { LossSum = lossSum, GradNormSum = normSum, MicroBatches = microBatches, Images = partial.Images + images };
+        var sums = new EpochSums { LossSum = partial.LossSum, NormSum = partial.GradNormSum, MicroBatches = partial.MicroBatches };
+        int images = 0, micro = 0;
+        PartialEpoch SoFar() => new() { LossSum = sums.LossSum, GradNormSum = sums.NormSum, MicroBatches = sums.MicroBatches, Images = partial.Images + images };
         if (cancellation.IsCancellationRequested) Interrupt(epoch, stepInEpoch, SoFar(), cancellation);
         Model.Training = true;
         var clock = Stopwatch.StartNew();
         int budget = (StepsPerEpoch - stepInEpoch) * k, taken = 0;
+        // Values left unread by an epoch an exception cut short belong to no interval of this one.
+        _meter.Discard();
+        long intervalStart = Step;
+        double lastRate = 0;
         foreach (var batch in _loader.Epoch(epoch, stepInEpoch * k))
         {
             if (taken == budget) break;
-            // ApplyStep zeroes the gradients after every step; only an incomplete last step of an earlier epoch
-            // (its loader ran dry) can leave some behind, so zeroing once as this process starts the epoch suffices.
-            if (taken == 0) Model.Parameters.ZeroGrads();
-            double loss = Accumulate(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, epoch, micro);
-            lossSum += loss;
-            stepLoss += loss;
-            microBatches++;
+            AccumulateOnDevice(batch.ImagesSpan, batch.LabelsSpan, batch.Count, 1f / k, micro, _meter.NextLoss());
             taken++;
             images += batch.Count;
             if (++micro == k)
             {
-                double stepRate = _schedule.At(Step);
-                normSum += ApplyStep(epoch);
+                lastRate = _schedule.At(Step);
+                ApplyStepOnDevice(_meter.NextNorm());
                 stepInEpoch++;
-                StepCompleted?.Invoke(new StepProgress(Step, TotalSteps, stepLoss / k, stepRate));
                 micro = 0;
-                stepLoss = 0;
+                if (stepInEpoch % LogEvery == 0 || stepInEpoch == StepsPerEpoch)
+                {
+                    ReadInterval(epoch, intervalStart, lastRate, sums);
+                    intervalStart = Step;
+                }
                 if (cancellation.IsCancellationRequested)
                 {
                     Model.Training = false;
+                    ReadInterval(epoch, intervalStart, lastRate, sums);
                     Interrupt(epoch, stepInEpoch, SoFar(), cancellation);
                 }
             }
         }
         clock.Stop();
-        (lossSum, microBatches, images) = SumOverRanks(lossSum, microBatches, images);
+        // Micro-batches of a step the loader could not complete count in the loss, as they always did.
+        ReadInterval(epoch, intervalStart, lastRate, sums);
+        var (lossSum, microBatches, imagesOverRanks) = SumOverRanks(sums.LossSum, sums.MicroBatches, images);
+        double normSum = sums.NormSum;
+        images = imagesOverRanks;
         Model.Training = false;
         double lr = _schedule.At(Math.Max(0, Step - 1));
         var (valLoss, top1, top5) = Evaluate();
@@ -289,38 +318,123 @@ public sealed partial class Trainer : IDisposable
         if (!float.IsFinite(weightNorm)) throw new TrainingDivergedException(epoch, Step, "weights' L2 norm", weightNorm, LastCheckpoint);
     }
 
-    /// <summary>
-    /// Forward, loss and backward of one micro-batch of the current step; gradients accumulate. <paramref name="weight"/>
-    /// scales the loss's gradient (1/k so the k micro-batches average). Returns the micro-batch's mean loss.
-    /// </summary>
-    internal double Accumulate(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int count, float weight, int epoch, int micro)
+    /// <summary>Running sums of the epoch in progress (this process's share), fed by <see cref="ReadInterval"/>.</summary>
+    private sealed class EpochSums
     {
+        public double LossSum, NormSum;
+        public int MicroBatches;
+    }
+
+    /// <summary>
+    /// Reads the logging interval's losses and norms from the device (one transfer), stops the run if one is not finite,
+    /// adds them to the epoch's sums in micro-batch order and reports the interval. Nothing to do when nothing is pending.
+    /// </summary>
+    private void ReadInterval(int epoch, long intervalStart, double lastRate, EpochSums sums)
+    {
+        if (_meter.MicroBatches == 0 && _meter.Steps == 0) return;
+        int k = Options.AccumulationSteps;
+        var (lossMemory, normMemory) = _meter.Read();
+        var losses = lossMemory.Span;
+        var norms = normMemory.Span;
+        long lastStep = intervalStart + Math.Max(norms.Length, (losses.Length + k - 1) / k) - 1;
+        // The earliest bad step; within a step its loss came first, as it was computed first.
+        for (int j = 0; j < Math.Max(losses.Length, norms.Length * k); j++)
+        {
+            if (j < losses.Length && !float.IsFinite(losses[j]))
+                throw new TrainingDivergedException(epoch, intervalStart + j / k, "loss", losses[j], LastCheckpoint, intervalStart, lastStep);
+            if ((j + 1) % k == 0 && j / k < norms.Length && !float.IsFinite(norms[j / k]))
+                throw new TrainingDivergedException(epoch, intervalStart + j / k, "gradient norm", norms[j / k], LastCheckpoint, intervalStart, lastStep);
+        }
+        double intervalLoss = 0, intervalNorm = 0;
+        foreach (float loss in losses)
+        {
+            sums.LossSum += loss;
+            intervalLoss += loss;
+        }
+        foreach (float norm in norms)
+        {
+            sums.NormSum += norm;
+            intervalNorm += norm;
+        }
+        sums.MicroBatches += losses.Length;
+        if (norms.Length > 0)
+            StepCompleted?.Invoke(new StepProgress(Step, TotalSteps, intervalLoss / losses.Length, lastRate, intervalNorm / norms.Length, norms.Length));
+    }
+
+    /// <summary>
+    /// Forward, loss and backward of one micro-batch of the current step; gradients accumulate (the step's first
+    /// micro-batch zeroes them first: once per step). <paramref name="weight"/> scales the loss's gradient (1/k so the k
+    /// micro-batches average). The micro-batch's mean loss goes to the one-element <paramref name="loss"/> on the device;
+    /// nothing waits for the device.
+    /// </summary>
+    private void AccumulateOnDevice(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int count, float weight, int micro, Tensor loss)
+    {
+        if (micro == 0) Model.Parameters.ZeroGrads();
         var input = Input(count);
         input.CopyFrom(images[..(count * _train.SampleLength)]);
         Model.DropoutStep = DropoutStepFor(micro);
         var logits = Model.Forward(input);
-        float loss = _loss.Forward(logits, labels[..count]);
-        if (!float.IsFinite(loss)) throw new TrainingDivergedException(epoch, Step, "loss", loss, LastCheckpoint);
+        _loss.Forward(logits, labels[..count], loss);
         var dLogits = count == MicroBatch ? _dLogits : null;
         using var owned = dLogits is null ? Model.Device.Allocate(count, Model.Config.Classes) : null;
         dLogits ??= owned!;
         _loss.Backward(dLogits, BeforeBackward(weight, micro));
         Model.Backward(dLogits);
+    }
+
+    /// <summary>
+    /// One micro-batch as <see cref="AccumulateOnDevice"/>, its loss read back at once and guarded (waits for the device):
+    /// for drivers that take one step at a time (tests, parity replays). Returns the micro-batch's mean loss.
+    /// </summary>
+    internal double Accumulate(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, int count, float weight, int epoch, int micro)
+    {
+        AccumulateOnDevice(images, labels, count, weight, micro, _lossNow);
+        float loss = ReadScalar(_lossNow);
+        if (!float.IsFinite(loss)) throw new TrainingDivergedException(epoch, Step, "loss", loss, LastCheckpoint);
         return loss;
     }
 
-    /// <summary>Guards, clips, schedules and applies one optimizer step, then zeroes the gradients. Returns the gradient norm.</summary>
-    internal float ApplyStep(int epoch)
+    /// <summary>Sums the gradients over ranks, measures (and clips) their norm into <paramref name="norm"/> on the device.</summary>
+    private void MeasureGradients(Tensor norm)
     {
         Options.DataParallel?.CompleteGradients();
         var store = Model.Parameters;
-        float norm = Options.ClipNorm is float max ? _clipper.Clip(store, max) : _clipper.Norm(store.Grads);
-        if (!float.IsFinite(norm)) throw new TrainingDivergedException(epoch, Step, "gradient norm", norm, LastCheckpoint);
+        if (Options.ClipNorm is float max) _clipper.Clip(store, max, norm);
+        else _clipper.Norm(store.Grads, norm);
+    }
+
+    private void StepOptimizer()
+    {
         _schedule.Apply(Optimizer, Step);
         Optimizer.Step();
-        store.ZeroGrads();
         Step++;
+    }
+
+    /// <summary>Clips, schedules and applies one optimizer step; the gradient norm goes to <paramref name="norm"/> on the device.</summary>
+    private void ApplyStepOnDevice(Tensor norm)
+    {
+        MeasureGradients(norm);
+        StepOptimizer();
+    }
+
+    /// <summary>
+    /// One optimizer step as <see cref="ApplyStepOnDevice"/>, but the norm is read at once and a non-finite one stops
+    /// before the optimizer runs (waits for the device): for step-at-a-time drivers. Returns the gradient norm.
+    /// </summary>
+    internal float ApplyStep(int epoch)
+    {
+        MeasureGradients(_normNow);
+        float norm = ReadScalar(_normNow);
+        if (!float.IsFinite(norm)) throw new TrainingDivergedException(epoch, Step, "gradient norm", norm, LastCheckpoint);
+        StepOptimizer();
         return norm;
+    }
+
+    private static float ReadScalar(Tensor t)
+    {
+        Span<float> value = stackalloc float[1];
+        t.CopyTo(value);
+        return value[0];
     }
 
     /// <summary>Mean cross-entropy (no smoothing), top-1 and top-5 accuracy over the validation set.</summary>
@@ -429,6 +543,11 @@ public sealed partial class Trainer : IDisposable
         _inputs.Clear();
         _probeImages?.Dispose();
         _dLogits?.Dispose();
+        _meter?.Dispose();
+        _lossNow?.Dispose();
+        _normNow?.Dispose();
+        _loss?.Dispose();
+        _evalLoss.Dispose();
         _clipper?.Dispose();
         Optimizer?.Dispose();
         Model?.Dispose();

@@ -39,6 +39,15 @@ public sealed record TrainerOptions
 
     public int Epochs { get; init; } = 1;
 
+    /// <summary>
+    /// Optimizer steps per logging interval; null: a tenth of an epoch (at least one step). The training loss of every
+    /// micro-batch and the gradient norm of every step stay on the device and are read once per interval (intervals
+    /// count within the epoch and also end with it, and the values are read before every checkpoint): then
+    /// <see cref="Trainer.StepCompleted"/> reports the interval and non-finite values stop the run
+    /// (<see cref="TrainingDivergedException"/>). The interval changes neither the weights nor the epoch metrics.
+    /// </summary>
+    public int? LogEvery { get; init; }
+
     /// <summary>Images per optimizer step (a multiple of <see cref="AccumulationSteps"/>).</summary>
     public int BatchSize { get; init; } = 32;
 
@@ -85,6 +94,7 @@ public sealed record TrainerOptions
         Require(BatchSize >= 1 && BatchSize % AccumulationSteps == 0, nameof(BatchSize), BatchSize, $"must be a positive multiple of the accumulation steps ({AccumulationSteps})");
         Require(EvalBatchSize >= 1, nameof(EvalBatchSize), EvalBatchSize, "must be positive");
         Require(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1");
+        Require(LogEvery is null or >= 1, nameof(LogEvery), LogEvery!, "must be at least 1");
         Require(ClipNorm is null || (ClipNorm > 0 && float.IsFinite(ClipNorm.Value)), nameof(ClipNorm), ClipNorm!, "must be finite and positive");
         Require(LabelSmoothing is >= 0f and <= 1f, nameof(LabelSmoothing), LabelSmoothing, "must be in [0, 1]");
         Require(ProbeImages >= 0, nameof(ProbeImages), ProbeImages, "must be non-negative");

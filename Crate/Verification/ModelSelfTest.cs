@@ -68,7 +68,8 @@ public static class ModelSelfTest
         var logits = model.Forward(images);
         var logitsHost = logits.ToArray();
         model.Parameters.ZeroGrads();
-        float loss = new SoftmaxCrossEntropyLoss().ForwardBackward(logits, labels, dLogits);
+        using var criterion = new SoftmaxCrossEntropyLoss();
+        float loss = criterion.ForwardBackward(logits, labels, dLogits);
         model.Backward(dLogits);
         device.Synchronize();
         return new StepResult(logitsHost, loss, model.Parameters.Parameters.ToDictionary(p => p.Name, p => p.Grad.ToArray()), values);

@@ -81,7 +81,7 @@ internal static class BenchDataParallel
         using var dev = world is null ? DeviceRegistry.Open(spec ?? "cpu", threads) : DistributedRun.OpenDevice(spec ?? "cpu", threads);
         using var net = new CrateModel(config, dev, seed: 1);
         using var optimizer = new AdamW(net.Parameters, learningRate: 1e-4, weightDecay: 0.05);
-        var loss = new SoftmaxCrossEntropyLoss();
+        using var loss = new SoftmaxCrossEntropyLoss();
         var rng = new Random(3 + (world?.Rank ?? 0));
         var pixels = new float[(long)batch * config.Channels * config.ImageHeight * config.ImageWidth];
         for (long i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 4 - 2);

@@ -57,7 +57,7 @@ internal static class TrainCommand
         var resume = new Option<FileInfo?>("--resume") { Description = "Continue from a training checkpoint (last.safetensors, best.safetensors or epoch-NNNN.safetensors; one written on Ctrl-C continues at the step it stopped)" };
         var keep = new Option<int>("--keep") { Description = "Per-epoch checkpoints (epoch-NNNN.safetensors) to keep, the newest; 0: none. last.safetensors and best.safetensors (best validation top-1) are always written", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per line (start, steps every --log-every, epochs, done or interrupted) and nothing else on stdout" };
-        var logEvery = new Option<int?>("--log-every") { Description = "Steps between step lines when output is redirected or --json (default: a tenth of an epoch)" };
+        var logEvery = new Option<int?>("--log-every") { Description = "Steps between reads of the training loss and gradient norm from the device: a step line (redirected output or --json) and the divergence check each time (default: a tenth of an epoch)" };
         var device = new Option<string?>("--device") { Description = "cpu, cuda, opencl or ilgpu-cpu[:index] (default: the best available)" };
         var threads = new Option<int?>("--threads") { Description = "CPU worker threads (cpu device)" };
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0 };
@@ -103,6 +103,7 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 Workers = parse.GetValue(workers),
                 KeepEpochCheckpoints = parse.GetValue(keep),
+                LogEvery = parse.GetValue(logEvery),
                 OutputDirectory = parse.GetValue(output)!.FullName,
             };
             string? resumePath = parse.GetValue(resume)?.FullName;
@@ -119,7 +120,7 @@ internal static class TrainCommand
                 (train, var heldOut) = emerge.Data(which, options.Seed, fashionDir);
                 validation = heldOut;
                 config = emerge.Config(parse.GetValue(variant) is string v ? Override(config, v, null, null, null).Variant : CrateVariant.Crate, train.ClassCount);
-                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory, KeepEpochCheckpoints = options.KeepEpochCheckpoints };
+                options = emerge.Training with { Seed = options.Seed, OutputDirectory = options.OutputDirectory, KeepEpochCheckpoints = options.KeepEpochCheckpoints, LogEvery = options.LogEvery };
                 info(string.Create(CultureInfo.InvariantCulture,
                     $"recipe {budgetName}: {emerge.TotalSteps} steps × {options.BatchSize} = {emerge.TotalImages} fresh images, {options.Optimizer} lr {options.LearningRate:G3}, warm-up {options.WarmupSteps}, {emerge.HeldOutImages} held-out images"));
             }
@@ -143,7 +144,7 @@ internal static class TrainCommand
                 ? new Trainer(config, train, validation, options, dev)
                 : Trainer.Resume(resumePath, train, validation, options, dev);
             if (parallel is not null) info(parallel.Describe(dev));
-            return TrainRun.Execute(trainer, config, dev.Spec, train.Count, validation.Count, jsonLines, parse.GetValue(logEvery),
+            return TrainRun.Execute(trainer, config, dev.Spec, train.Count, validation.Count, jsonLines,
                 () => ResumeCommand(parse, trainer.LastCheckpoint!));
         }
     }

@@ -16,15 +16,15 @@ internal static class TrainRun
     public const int InterruptedExitCode = 130;
 
     /// <summary>
-    /// Tests: called after every optimizer step; returning true acts like Ctrl-C after that step (the trainer runs
-    /// in-process, so a real SIGINT would stop the test host).
+    /// Tests: called after every logging interval (every step with <c>--log-every 1</c>); returning true acts like Ctrl-C
+    /// after that step (the trainer runs in-process, so a real SIGINT would stop the test host).
     /// </summary>
     internal static Func<StepProgress, bool>? InterruptWhen { get; set; }
 
     private static readonly TimeSpan DuplicateSignalWindow = TimeSpan.FromMilliseconds(500);
 
     public static int Execute(Trainer trainer, CrateConfig config, string deviceSpec, int trainCount, int validationCount,
-        bool json, int? logEvery, Func<string> resumeCommand)
+        bool json, Func<string> resumeCommand)
     {
         var options = trainer.Options;
         Action<string> info = json ? Console.Error.WriteLine : Console.WriteLine;
@@ -48,14 +48,15 @@ internal static class TrainRun
         if (removed.Count > 0)
             info($"removed {removed.Count} stale temporary file(s) of interrupted checkpoint writes: {string.Join(", ", removed)}");
 
-        // Step losses of this process for the curves: about a thousand points over the run.
+        // Interval losses of this process for the curves: about a thousand points over the run at most (one per
+        // logging interval when --log-every makes fewer).
         var steps = new List<StepProgress>();
         long every = Math.Max(1, trainer.TotalSteps / 1000);
         using var interrupt = new CancellationTokenSource();
         var hook = InterruptWhen;
         trainer.StepCompleted = s =>
         {
-            if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
+            if (steps.Count == 0 || s.Step / every > steps[^1].Step / every || s.Step == s.TotalSteps) steps.Add(s);
             if (hook is not null && hook(s)) RequestStop(interrupt, info);
         };
         // In a data-parallel job only the writer (rank 0) touches the output folder: two ranks writing the same
@@ -70,7 +71,7 @@ internal static class TrainRun
         var style = TrainProgress.StyleFor(json);
         var progress = new TrainProgress(trainer, style, Console.WriteLine)
         {
-            LogEvery = logEvery ?? TrainProgress.DefaultLogEvery(trainer.StepsPerEpoch),
+            LogEvery = trainer.LogEvery,
             EpochLine = m => EpochLine(m, trainer),
         };
         var firstSignal = System.Diagnostics.Stopwatch.StartNew();

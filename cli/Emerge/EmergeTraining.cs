@@ -27,18 +27,20 @@ internal static class EmergeTraining
         bool interactive, Action<string> log, Action<CrateModel> beforeTraining, Action<CrateModel> afterTraining)
     {
         var config = recipe.ConfigFor(model.Variant);
-        var options = recipe.Options with { OutputDirectory = Path.Combine(outDir, "train-" + model.FileStem) };
+        // The loss is read from the device once per logging interval: about 200 intervals (the points of the curves).
+        long totalSteps = (long)recipe.Options.Epochs * (recipe.Data.Train.Count / recipe.Options.BatchSize);
+        var options = recipe.Options with
+        {
+            OutputDirectory = Path.Combine(outDir, "train-" + model.FileStem),
+            LogEvery = recipe.Options.LogEvery ?? (int)Math.Clamp(totalSteps / 200, 1, int.MaxValue),
+        };
         using var trainer = new Trainer(config, recipe.Data.Train, recipe.Data.HeldOut, options, device);
         beforeTraining(trainer.Model);
         var steps = new List<StepProgress>();
-        long every = Math.Max(1, trainer.TotalSteps / 200);
         var clock = Stopwatch.StartNew();
-        // Every step is recorded (about 200 points for the curves); the display shows a bar per evaluation interval on
-        // a terminal and one plain line per interval otherwise.
-        trainer.StepCompleted = s =>
-        {
-            if (s.Step % every == 0 || s.Step == s.TotalSteps) steps.Add(s);
-        };
+        // Every interval is recorded; the display shows a bar per evaluation interval on a terminal and one plain line
+        // per evaluation interval otherwise.
+        trainer.StepCompleted = steps.Add;
         var progress = new TrainProgress(trainer, interactive ? ProgressStyle.Bar : ProgressStyle.Lines, log)
         {
             Label = $"{model.Label,-10} ",

@@ -14,7 +14,7 @@ internal static class TrainCurves
     public const string FileName = "curves.png";
 
     /// <param name="epochs">Every finished epoch (e.g. <see cref="MetricsLog.Read"/>, so a resumed run's earlier epochs count).</param>
-    /// <param name="steps">Step losses recorded by this process (any subset of steps).</param>
+    /// <param name="steps">Logging-interval losses recorded by this process (any subset of the reports).</param>
     /// <param name="learningRateAt">The schedule: learning rate at a 0-based optimizer step.</param>
     /// <param name="stepsDone">Optimizer steps taken so far.</param>
     public static void Save(string path, IReadOnlyList<EpochMetrics> epochs, IReadOnlyList<StepProgress> steps,
@@ -31,7 +31,7 @@ internal static class TrainCurves
         var loss = CurvePlots.NewPlot("loss", "epoch", "cross-entropy");
         if (steps.Count > 0)
         {
-            var perStep = CurvePlots.AddLine(loss, "train (step)", new Curve([.. steps.Select(s => EpochOf(s.Step))], [.. steps.Select(s => s.Loss)]),
+            var perStep = CurvePlots.AddLine(loss, "train (logged)", new Curve([.. steps.Select(s => EpochOf(s.Step))], [.. steps.Select(s => s.Loss)]),
                 blue.WithAlpha(0.35), dashed: false);
             if (perStep is not null)
             {

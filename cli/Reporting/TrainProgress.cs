@@ -57,11 +57,12 @@ internal sealed class TrainProgress
     /// <summary>The text line for a finished epoch (bar and plain styles); null prints none.</summary>
     public Func<EpochMetrics, string>? EpochLine { get; init; }
 
-    /// <summary>Steps between step lines (plain and JSON styles; also every epoch's last step); 0: no step lines.</summary>
+    /// <summary>
+    /// Steps between step lines (plain and JSON styles; also every epoch's last step); 0: no step lines. The trainer
+    /// reports once per logging interval (<see cref="Trainer.LogEvery"/>): the CLI passes that interval, so every report
+    /// but an interrupt's partial one prints; the bar moves once per interval.
+    /// </summary>
     public int LogEvery { get; init; }
-
-    /// <summary>A tenth of an epoch, at least one step: the default step-line interval.</summary>
-    public static int DefaultLogEvery(int stepsPerEpoch) => Math.Max(1, stepsPerEpoch / 10);
 
     /// <summary>Runs <paramref name="train"/> (which calls the trainer) with the display installed; exceptions pass through.</summary>
     public T Run<T>(Func<T> train)
@@ -111,8 +112,9 @@ internal sealed class TrainProgress
 
     private void OnStep(StepProgress s)
     {
-        _stepsThisRun++;
-        _stepsThisEpoch++;
+        // One report per logging interval, covering s.Steps optimizer steps.
+        _stepsThisRun += s.Steps;
+        _stepsThisEpoch += s.Steps;
         int perEpoch = _trainer.StepsPerEpoch;
         var view = new StepView((int)((s.Step - 1) / perEpoch), (int)((s.Step - 1) % perEpoch) + 1, s,
             _stepsThisEpoch * (double)_trainer.Options.BatchSize / Math.Max(1e-9, _epochClock.Elapsed.TotalSeconds),

@@ -163,6 +163,23 @@ public sealed class TrainCommandTests : IDisposable
     }
 
     [Fact]
+    public void ADivergingRunExitsWith3NamingItsStepsAndWritesNoCheckpoint()
+    {
+        string output = Path.Combine(_dir, "diverged");
+        var args = Tiny(output, "--log-every", "3").Select(a => a == "1e-3" ? "1e30" : a).ToArray();
+        var (exit, stdout, stderr) = CliRunner.Run(args);
+        Assert.True(exit == 3, $"exit {exit}: {stderr}");
+        var errors = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var error = Assert.Single(errors);
+        // Read once per 3 steps: found reading steps 0–2 or 3 (the epoch's last), no checkpoint yet.
+        Assert.StartsWith("error: training diverged at epoch 0, optimizer step ", error);
+        Assert.Contains("no checkpoint was written yet", error);
+        Assert.DoesNotContain("   at ", stderr); // no stack trace
+        Assert.Empty(Directory.Exists(output) ? Directory.GetFiles(output, "*.safetensors") : []);
+        Assert.DoesNotContain("epoch   1", stdout);
+    }
+
+    [Fact]
     public void AugmentAppliesToShapesTrainingImagesOnly()
     {
         var config = TrainCommand.CiConfig(16) with { PatchSize = 4 };

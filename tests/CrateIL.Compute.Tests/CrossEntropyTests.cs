@@ -53,6 +53,71 @@ public class CrossEntropyTests
 
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void DeviceMeanWithTargetsUploadedOnceMatchesReferenceAndTheHostLoss(string backend)
+    {
+        var dev = Backends.Get(backend);
+        using var targets = new CrossEntropyTargets(dev);
+        // The mean goes to one slot of a larger buffer (as the trainer's interval log): its neighbours stay untouched.
+        using var slots = RowShapes.Poisoned(dev, 3);
+        using var slot = slots.Slice(1, 1);
+        int seed = 100, batches = 0;
+        foreach (var (rows, classes) in RowShapes.For(backend))
+            foreach (float eps in Smoothings)
+            {
+                var x = TestData.Uniform(++seed, rows * classes, -6f, 6f);
+                var labels = LabelsFor(seed, rows, classes);
+                var xd = TestData.ToDouble(x);
+                var (losses, mean) = CrossEntropyReference.Forward(xd, labels, rows, classes, eps);
+                string what = $"device cross-entropy {rows}x{classes} ε={eps} on {backend}";
+                using var tx = dev.FromHost(x, rows, classes);
+                targets.Set(labels, classes);
+                batches++;
+                Assert.Equal(rows - labels.Count(l => l == CrossEntropy.DefaultIgnoreIndex), targets.Counted);
+
+                using var tl = RowShapes.Poisoned(dev, rows);
+                CrossEntropy.Forward(tx, targets, slot, tl, eps);
+                var all = slots.ToArray();
+                Assert.True(float.IsNaN(all[0]) && float.IsNaN(all[2]), what + ": wrote outside its slot");
+                Check.Close(tl.ToArray(), losses, LossTol, what + " losses");
+                if (double.IsNaN(mean)) Assert.True(float.IsNaN(all[1]), what + ": every row ignored, the mean must be NaN");
+                else Check.Close(all[1], mean, LossTol, what + " mean");
+                // The host-reading API gives the very same bits, and so does the forward without a losses tensor.
+                Assert.Equal(BitConverter.SingleToInt32Bits(all[1]), BitConverter.SingleToInt32Bits(CrossEntropy.Forward(tx, labels, null, eps)));
+                CrossEntropy.Forward(tx, targets, slot, null, eps);
+                Assert.Equal(BitConverter.SingleToInt32Bits(all[1]), BitConverter.SingleToInt32Bits(slots.ToArray()[1]));
+
+                // The backward reads the same device labels: no second upload.
+                using var td = RowShapes.Poisoned(dev, rows, classes);
+                CrossEntropy.Backward(tx, targets, td, eps, upstream: 0.7f);
+                Check.Close(td.ToArray(), CrossEntropyReference.Backward(xd, labels, rows, classes, eps, 0.7), GradTol, what + " dlogits");
+                Assert.Equal(batches, targets.Uploads);
+            }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void TargetsOfAnotherShapeOrDeviceAreRejected(string backend)
+    {
+        var dev = Backends.Get(backend);
+        using var x = dev.FromHost(TestData.Uniform(2, 15), 5, 3);
+        using var mean = dev.Allocate(1);
+        using var targets = new CrossEntropyTargets(dev);
+        Assert.Throws<ArgumentOutOfRangeException>(() => targets.Set([0, 1, 3], 3));
+        targets.Set([0, 1, 2, 0], 3);
+        Assert.Contains("4 labels for 5 rows", Assert.Throws<ArgumentException>(() => CrossEntropy.Forward(x, targets, mean)).Message);
+        targets.Set([0, 1, 2, 0, 1], 4);
+        Assert.Contains("4 classes", Assert.Throws<ArgumentException>(() => CrossEntropy.Backward(x, targets, x)).Message);
+        using var cpu = CpuDevice.Create(1);
+        using var elsewhere = new CrossEntropyTargets(cpu);
+        elsewhere.Set([0, 1, 2, 0, 1], 3);
+        Assert.Throws<ArgumentException>(() => CrossEntropy.Forward(x, elsewhere, mean));
+        using var two = dev.Allocate(2);
+        targets.Set([0, 1, 2, 0, 1], 3);
+        Assert.Throws<ArgumentException>(() => CrossEntropy.Forward(x, targets, two));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public void HandComputedTwoClassCase(string backend)
     {
         var dev = Backends.Get(backend);

@@ -93,6 +93,39 @@ public class LossTests
         Check.Close(x.ToArray(), dExpected, new Tolerance(1e-6, 0), "dlogits vs autograd fixture");
     }
 
+    /// <summary>
+    /// The training step's loss: the mean left in a device tensor, the labels uploaded once for forward and backward
+    /// (counted by <see cref="SoftmaxCrossEntropyLoss.LabelUploads"/>), the same bits as the host-reading forward.
+    /// </summary>
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public void DeviceForwardUploadsTheLabelsOnceAndMatchesTheHostForward(string backend)
+    {
+        var device = Backends.Get(backend);
+        int rows = 13, classes = Backends.IsSimulator(backend) ? 11 : 1000;
+        var x = TestData.Normal(21, rows * classes, std: 2f);
+        var labels = TestData.Labels(22, rows, classes);
+        labels[4] = CrateIL.Compute.Ops.CrossEntropy.DefaultIgnoreIndex;
+        var xd = TestData.ToDouble(x);
+        using var logits = device.FromHost(x, rows, classes);
+        using var mean = device.Allocate(1);
+        using var d = device.Allocate(rows, classes);
+        using var loss = new SoftmaxCrossEntropyLoss(0.1f);
+        Assert.Equal(0, loss.LabelUploads);
+        for (int batch = 1; batch <= 3; batch++)
+        {
+            loss.Forward(logits, labels, mean);
+            loss.Backward(d, upstream: 0.5f);
+            Assert.Equal(batch, loss.LabelUploads);
+        }
+        var (_, expected) = CrossEntropyReference.Forward(xd, labels, rows, classes, 0.1, CrateIL.Compute.Ops.CrossEntropy.DefaultIgnoreIndex);
+        float onDevice = mean.ToArray()[0];
+        Check.Close(onDevice, expected, new Tolerance(1e-6, 1e-5), $"device mean loss on {backend}");
+        Check.Close(d.ToArray(), CrossEntropyReference.Backward(xd, labels, rows, classes, 0.1, 0.5), new Tolerance(1e-7, 1e-5), $"dlogits on {backend}");
+        Assert.Equal(BitConverter.SingleToInt32Bits(onDevice), BitConverter.SingleToInt32Bits(loss.Forward(logits, labels)));
+        Assert.Equal(4, loss.LabelUploads);
+    }
+
     [SkippableTheory]
     [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
     public void TopOneAndTopFiveCounts(string backend)

@@ -11,18 +11,17 @@ namespace CrateIL.Compute.Ops;
 /// </summary>
 internal static unsafe class CrossEntropyCpu
 {
-    public static float Forward(CpuDevice device, Tensor logits, ReadOnlySpan<int> labels, Tensor? losses,
+    /// <summary>Per-row losses into <paramref name="losses"/>, their mean over the counted rows into meanLoss[0].</summary>
+    public static void Forward(CpuDevice device, Tensor logits, ReadOnlySpan<int> labels, Tensor losses, Tensor meanLoss,
         int rows, int classes, float smoothing, int ignoreIndex, int counted)
     {
-        using var temp = losses is null ? device.Allocate(rows) : null;
-        var output = losses ?? temp!;
         fixed (int* pl = labels)   // the parallel loop finishes inside this fixed block
-            RowMath.ForRows(device, rows, classes, new ForwardKernel(logits.HostPointer, pl, output.HostPointer, classes, smoothing, ignoreIndex));
+            RowMath.ForRows(device, rows, classes, new ForwardKernel(logits.HostPointer, pl, losses.HostPointer, classes, smoothing, ignoreIndex));
         // Row order, float64: the mean is deterministic and does not lose the small losses of a large batch.
         double total = 0;
-        float* p = output.HostPointer;
+        float* p = losses.HostPointer;
         for (int r = 0; r < rows; r++) total += p[r];
-        return (float)(total / counted);
+        meanLoss.HostPointer[0] = (float)(total / counted);
     }
 
     public static void Backward(CpuDevice device, Tensor logits, ReadOnlySpan<int> labels, Tensor dLogits,

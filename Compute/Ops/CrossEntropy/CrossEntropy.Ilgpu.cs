@@ -1,4 +1,3 @@
-using System.Buffers;
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ilgpu;
 using CrateIL.Compute.Tensors;
@@ -9,35 +8,33 @@ using ILGPU.Runtime;
 namespace CrateIL.Compute.Ops;
 
 /// <summary>
-/// Softmax cross-entropy on ILGPU: one group per row. Labels travel as a pooled float tensor (class indices are
-/// exact in float32 up to 2^24; ignored rows are coded −1): it reuses the device's buffer pool and needs no
-/// second buffer type, and each call rents its own buffer, so concurrent calls never share label storage.
+/// Softmax cross-entropy on ILGPU: one group per row. Labels arrive as the float codes of a
+/// <see cref="CrossEntropyTargets"/> (class indices are exact in float32 up to 2^24; ignored rows are coded −1), uploaded
+/// once per batch and shared by the forward and the backward. The mean loss is reduced by one more single-group kernel
+/// into a device slot, so nothing waits for the device.
 /// </summary>
 internal static class CrossEntropyIlgpu
 {
     /// <summary>Largest class index a float label codes exactly.</summary>
     private const int MaxClasses = 1 << 24;
 
-    public static float Forward(IlgpuDevice device, Tensor logits, ReadOnlySpan<int> labels, Tensor? losses,
-        int rows, int classes, float smoothing, int ignoreIndex, int counted)
+    public static void Forward(IlgpuDevice device, Tensor logits, Tensor codes, Tensor losses, Tensor meanLoss,
+        int rows, int classes, float smoothing, int counted)
     {
         Check(logits, classes);
-        using var temp = losses is null ? device.Allocate(rows) : null;
-        var output = losses ?? temp!;
-        using var labelTensor = Upload(device, labels, ignoreIndex);
-        device.Kernels<CrossEntropyKernels>().Forward(new KernelConfig(rows, RowOpChecks.GroupSize(device)),
-            logits.View, labelTensor.View, output.View, new CrossEntropyArgs(classes, smoothing, 0f));
-        // Ignored rows hold 0, so the deterministic whole-tensor sum over all rows is the sum over counted rows.
-        return Reduce.All(output, ReduceOp.Sum) / counted;
+        var kernels = device.Kernels<CrossEntropyKernels>();
+        int groupSize = RowOpChecks.GroupSize(device);
+        kernels.Forward(new KernelConfig(rows, groupSize), logits.View, codes.View, losses.View, new CrossEntropyArgs(classes, smoothing, 0f));
+        // Ignored rows hold 0, so the sum over all rows is the sum over the counted ones; one group, fixed order.
+        kernels.Mean(new KernelConfig(1, groupSize), losses.View, meanLoss.View, new CrossEntropyMeanArgs(rows, counted));
     }
 
-    public static void Backward(IlgpuDevice device, Tensor logits, ReadOnlySpan<int> labels, Tensor dLogits,
-        int rows, int classes, float smoothing, int ignoreIndex, float scale)
+    public static void Backward(IlgpuDevice device, Tensor logits, Tensor codes, Tensor dLogits,
+        int rows, int classes, float smoothing, float scale)
     {
         Check(logits, classes);
-        using var labelTensor = Upload(device, labels, ignoreIndex);
         device.Kernels<CrossEntropyKernels>().Backward(new KernelConfig(rows, RowOpChecks.GroupSize(device)),
-            logits.View, labelTensor.View, dLogits.View, new CrossEntropyArgs(classes, smoothing, scale));
+            logits.View, codes.View, dLogits.View, new CrossEntropyArgs(classes, smoothing, scale));
     }
 
     private static void Check(Tensor logits, int classes)
@@ -46,23 +43,13 @@ internal static class CrossEntropyIlgpu
         if (classes > MaxClasses)
             throw new ArgumentException($"CrossEntropy on ILGPU codes labels as float32 and supports up to {MaxClasses} classes, got {classes}", nameof(logits));
     }
+}
 
-    /// <summary>Labels as a pooled float tensor, staged through a pooled host array (no steady-state allocation).</summary>
-    private static Tensor Upload(IlgpuDevice device, ReadOnlySpan<int> labels, int ignoreIndex)
-    {
-        var staging = ArrayPool<float>.Shared.Rent(labels.Length);
-        try
-        {
-            for (int i = 0; i < labels.Length; i++) staging[i] = labels[i] == ignoreIndex ? -1f : labels[i];
-            var t = device.Allocate(labels.Length);
-            t.CopyFrom(staging.AsSpan(0, labels.Length));
-            return t;
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(staging);
-        }
-    }
+/// <summary>Rows of the per-row losses and the rows that count (the mean's denominator; 0 gives NaN).</summary>
+internal readonly struct CrossEntropyMeanArgs(int rows, int counted)
+{
+    public readonly int Rows = rows;
+    public readonly int Counted = counted;
 }
 
 /// <summary>Classes, label smoothing ε, and the gradient scale upstream/(counted rows).</summary>
@@ -77,11 +64,13 @@ internal sealed class CrossEntropyKernels : IKernelSet<CrossEntropyKernels>
 {
     public readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, CrossEntropyArgs> Forward;
     public readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, CrossEntropyArgs> Backward;
+    public readonly Action<KernelConfig, ArrayView<float>, ArrayView<float>, CrossEntropyMeanArgs> Mean;
 
     private CrossEntropyKernels(Accelerator a)
     {
         Forward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, CrossEntropyArgs>(ForwardKernel);
         Backward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, CrossEntropyArgs>(BackwardKernel);
+        Mean = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, CrossEntropyMeanArgs>(MeanKernel);
     }
 
     public static CrossEntropyKernels Load(Accelerator accelerator) => new(accelerator);
@@ -146,5 +135,17 @@ internal sealed class CrossEntropyKernels : IKernelSet<CrossEntropyKernels>
             if (j == label) d -= hit;
             dLogits[o + j] = label >= 0 ? d : 0f;
         }
+    }
+
+    /// <summary>One group: mean[0] = Σ losses / counted (NaN when no row counts), summed in a fixed order.</summary>
+    [IlgpuKernel(Grouping.Explicit)]
+    internal static void MeanKernel(ArrayView<float> losses, ArrayView<float> mean, CrossEntropyMeanArgs args)
+    {
+        var shared = SharedMemory.Allocate<float>(GroupReduce.MaxGroupSize);
+        int tid = Group.IdxX;
+        float local = 0f;
+        for (int r = tid; r < args.Rows; r += Group.DimX) local += losses[r];
+        float total = GroupReduce.Sum(shared, local);
+        if (tid == 0) mean[0] = args.Counted > 0 ? total / args.Counted : float.NaN;
     }
 }
