@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 
@@ -72,6 +73,7 @@ public sealed class DenseCrf2D
     public int Labels => _labels;
 
     /// <summary>Unary energies U, label-major [labels, H·W] (pydensecrf's setUnaryEnergy layout).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SetUnaryEnergy(ReadOnlySpan<float> unary)
     {
         if (unary.Length != (long)_n * _labels) throw new ArgumentException($"unary has {unary.Length} values, expected {_labels}×{_n}", nameof(unary));
@@ -89,6 +91,7 @@ public sealed class DenseCrf2D
     /// <summary>Smoothness kernel exp(−|p_i − p_j|²/(2·sxy²)) with Potts weight <paramref name="compat"/>.</summary>
     public void AddPairwiseGaussian(float sxy, float compat) => AddPairwiseGaussian(sxy, sxy, compat);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPairwiseGaussian(float sx, float sy, float compat)
     {
         if (!(sx > 0) || !(sy > 0)) throw new ArgumentOutOfRangeException(nameof(sx), $"standard deviations ({sx}, {sy}) must be positive");
@@ -111,6 +114,7 @@ public sealed class DenseCrf2D
     public void AddPairwiseBilateral(float sxy, float srgb, ReadOnlySpan<byte> rgb, float compat) =>
         AddPairwiseBilateral(sxy, sxy, srgb, srgb, srgb, rgb, compat);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPairwiseBilateral(float sx, float sy, float sr, float sg, float sb, ReadOnlySpan<byte> rgb, float compat)
     {
         if (!(sx > 0) || !(sy > 0) || !(sr > 0) || !(sg > 0) || !(sb > 0))
@@ -142,6 +146,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>Adds the term of the first N·dims values of <paramref name="features"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddTerm(float[] features, int dims, float compat)
     {
         int term = _terms.Count;
@@ -167,6 +172,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>Mean field into <paramref name="q"/> (label-major [labels, H·W]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Inference(int iterations, Span<float> q)
     {
         if (iterations < 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be non-negative");
@@ -212,6 +218,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>Filter input of the current term: Q·n (the reference's in·diag(norm)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareRange(int p0, int p1)
     {
         int L = _labels;
@@ -229,6 +236,7 @@ public sealed class DenseCrf2D
     /// Subtracts the current term's message (−w)·(n ∘ K(n ∘ Q)) from the energy, which the first term starts from
     /// −U (term −1: no message); after the last term, Q = expAndNormalize(energy).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AccumulateRange(int p0, int p1)
     {
         int L = _labels, term = _stageTerm;
@@ -251,6 +259,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>pydensecrf's expAndNormalize per pixel: b = exp(e − max e), Q = b / Σb (labels summed in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRows(float[] logits, float[] probs, int labels, int p0, int p1)
     {
         for (int p = p0; p < p1; p++)
@@ -274,6 +283,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary><see cref="Map(ReadOnlySpan{float}, int)"/> into <paramref name="map"/> (N bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Map(ReadOnlySpan<float> q, int labels, Span<byte> map)
     {
         if (labels < 1 || labels > 256 || q.Length % labels != 0) throw new ArgumentException($"Q of {q.Length} values does not split into {labels} labels");
