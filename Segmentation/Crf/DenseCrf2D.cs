@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
 
@@ -18,7 +19,9 @@ namespace CrateIL.Segmentation.Crf;
 /// rounding of the reference over many iterations (the tests hold it to 1e−5 after 10).
 /// </para>
 /// All per-pixel passes run on the caller's <see cref="CpuDevice"/> thread team; the buffers are allocated once per
-/// CRF, so repeated <see cref="Inference(int, Span{float})"/> calls allocate nothing.
+/// CRF, so repeated <see cref="Inference(int, Span{float})"/> calls allocate nothing. A CRF per image can share a
+/// <see cref="CrfWorkspace"/> with the previous one, so that its features, lattices and buffers reuse that one's
+/// memory (construction then allocates only a few small objects).
 /// </summary>
 public sealed class DenseCrf2D
 {
@@ -28,8 +31,9 @@ public sealed class DenseCrf2D
     private readonly int _n, _labels;
     private readonly CpuDevice _cpu;
     private readonly bool _exact;
+    private readonly CrfWorkspace? _workspace;
     private readonly List<Term> _terms = new();
-    private readonly float[] _negUnary;   // point-major [N, L]: −U
+    private readonly float[] _negUnary;   // point-major [N, L]: −U (arrays may be longer than N·L with a workspace)
     private bool _hasUnary;
     private float[] _q = Array.Empty<float>(), _energy = Array.Empty<float>(), _in = Array.Empty<float>(), _out = Array.Empty<float>();
     private int _stageTerm;
@@ -38,7 +42,9 @@ public sealed class DenseCrf2D
 
     /// <param name="cpu">Threads for lattice construction and inference; null runs on the calling thread only.</param>
     /// <param name="exact">Filter with the exact O(N²) Gaussian sum instead of the lattice (tests, tiny images).</param>
-    public DenseCrf2D(int width, int height, int labels, CpuDevice? cpu = null, bool exact = false)
+    /// <param name="workspace">Storage to build in, taken over from the CRF that used it before (which then refuses
+    /// further calls); null allocates this CRF's own.</param>
+    public DenseCrf2D(int width, int height, int labels, CpuDevice? cpu = null, bool exact = false, CrfWorkspace? workspace = null)
     {
         if (width < 1 || height < 1) throw new ArgumentOutOfRangeException(nameof(width), $"image size {width}×{height} must be positive");
         if (labels < 2) throw new ArgumentOutOfRangeException(nameof(labels), labels, "a CRF needs at least 2 labels");
@@ -47,7 +53,19 @@ public sealed class DenseCrf2D
         _labels = labels;
         _cpu = SegmentationCpu.Resolve(cpu);
         _exact = exact;
-        _negUnary = new float[(long)_n * labels];
+        _workspace = workspace;
+        if (workspace is not null) workspace.Owner = this;
+        _negUnary = Buffer("negUnary", 0, checked(_n * labels));
+    }
+
+    /// <summary>A buffer of at least <paramref name="length"/> floats: fresh (zeroed), or the workspace's (contents undefined).</summary>
+    private float[] Buffer(string role, int term, int length) =>
+        _workspace is null ? new float[length] : _workspace.Rent<float>(role, term, 0, length);
+
+    private void CheckOwner()
+    {
+        if (_workspace is not null && _workspace.Owner != this)
+            throw new InvalidOperationException("a later DenseCrf2D took over this CRF's workspace; its buffers are no longer this CRF's");
     }
 
     public int Width { get; }
@@ -55,9 +73,11 @@ public sealed class DenseCrf2D
     public int Labels => _labels;
 
     /// <summary>Unary energies U, label-major [labels, H·W] (pydensecrf's setUnaryEnergy layout).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void SetUnaryEnergy(ReadOnlySpan<float> unary)
     {
         if (unary.Length != (long)_n * _labels) throw new ArgumentException($"unary has {unary.Length} values, expected {_labels}×{_n}", nameof(unary));
+        CheckOwner();
         for (int l = 0; l < _labels; l++)
             for (int p = 0; p < _n; p++)
             {
@@ -71,10 +91,12 @@ public sealed class DenseCrf2D
     /// <summary>Smoothness kernel exp(−|p_i − p_j|²/(2·sxy²)) with Potts weight <paramref name="compat"/>.</summary>
     public void AddPairwiseGaussian(float sxy, float compat) => AddPairwiseGaussian(sxy, sxy, compat);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPairwiseGaussian(float sx, float sy, float compat)
     {
         if (!(sx > 0) || !(sy > 0)) throw new ArgumentOutOfRangeException(nameof(sx), $"standard deviations ({sx}, {sy}) must be positive");
-        var f = new float[_n * 2];
+        CheckOwner();
+        var f = Buffer("features", _terms.Count, _n * 2);
         for (int y = 0; y < Height; y++)
             for (int x = 0; x < Width; x++)
             {
@@ -92,12 +114,14 @@ public sealed class DenseCrf2D
     public void AddPairwiseBilateral(float sxy, float srgb, ReadOnlySpan<byte> rgb, float compat) =>
         AddPairwiseBilateral(sxy, sxy, srgb, srgb, srgb, rgb, compat);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void AddPairwiseBilateral(float sx, float sy, float sr, float sg, float sb, ReadOnlySpan<byte> rgb, float compat)
     {
         if (!(sx > 0) || !(sy > 0) || !(sr > 0) || !(sg > 0) || !(sb > 0))
             throw new ArgumentOutOfRangeException(nameof(sx), "bilateral standard deviations must be positive");
         if (rgb.Length != (long)_n * 3) throw new ArgumentException($"image has {rgb.Length} bytes, a {Height}×{Width} RGB image needs {(long)_n * 3}", nameof(rgb));
-        var f = new float[_n * 5];
+        CheckOwner();
+        var f = Buffer("features", _terms.Count, _n * 5);
         for (int y = 0; y < Height; y++)
             for (int x = 0; x < Width; x++)
             {
@@ -115,18 +139,25 @@ public sealed class DenseCrf2D
     public void AddPairwiseKernel(ReadOnlySpan<float> features, int dims, float compat)
     {
         if (features.Length != (long)_n * dims) throw new ArgumentException($"features have {features.Length} values, expected {_n}×{dims}", nameof(features));
-        AddTerm(features.ToArray(), dims, compat);
+        CheckOwner();
+        var f = Buffer("features", _terms.Count, checked(_n * dims));
+        features.CopyTo(f);
+        AddTerm(f, dims, compat);
     }
 
+    /// <summary>Adds the term of the first N·dims values of <paramref name="features"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AddTerm(float[] features, int dims, float compat)
     {
+        int term = _terms.Count;
         IFeatureFilter filter = _exact
-            ? new BruteForceGaussianFilter(features, _n, dims)
-            : PermutohedralLattice.Build(features, _n, dims, _cpu);   // internal overload: no copy
-        var ones = new float[_n];
-        Array.Fill(ones, 1f);
-        var norm = new float[_n];
-        filter.Filter(ones, norm, 1);
+            ? new BruteForceGaussianFilter(features.AsSpan(0, _n * dims), _n, dims)
+            : PermutohedralLattice.Build(features, _n, dims, _cpu, _workspace, term);   // internal overload: no copy
+        var ones = Buffer("ones", 0, _n);
+        Array.Fill(ones, 1f, 0, _n);
+        var norm = Buffer("norm", term, _n);
+        if (filter is PermutohedralLattice lattice) lattice.Filter(ones, norm, 1);
+        else filter.Filter(ones.AsSpan(0, _n), norm.AsSpan(0, _n), 1);
         // The reference: norm = 1.0 / sqrt(norm + 1e-20) in double, stored as float.
         for (int p = 0; p < _n; p++) norm[p] = (float)(1.0 / Math.Sqrt(norm[p] + 1e-20));
         _terms.Add(new Term(filter, norm, compat));
@@ -141,18 +172,21 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>Mean field into <paramref name="q"/> (label-major [labels, H·W]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Inference(int iterations, Span<float> q)
     {
         if (iterations < 0) throw new ArgumentOutOfRangeException(nameof(iterations), iterations, "iterations must be non-negative");
         if (q.Length != (long)_n * _labels) throw new ArgumentException($"q has {q.Length} values, expected {_labels}×{_n}", nameof(q));
         if (!_hasUnary) throw new InvalidOperationException("SetUnaryEnergy must be called before Inference");
+        CheckOwner();
         int L = _labels, size = _n * L;
         if (_q.Length < size)
         {
-            _q = new float[size];
-            _energy = new float[size];
-            _in = new float[size];
-            _out = new float[size];
+            // Every element of the first N·L is written before it is read (softmax, prepare, filter, accumulate).
+            _q = Buffer("q", 0, size);
+            _energy = Buffer("energy", 0, size);
+            _in = Buffer("in", 0, size);
+            _out = Buffer("out", 0, size);
         }
         _stageTerm = -1;
         CpuParallel.For(_cpu, _n, PixelGrain, new PixelKernel(this, PixelPass.Accumulate));   // Q = softmax(−U)
@@ -184,6 +218,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>Filter input of the current term: Q·n (the reference's in·diag(norm)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void PrepareRange(int p0, int p1)
     {
         int L = _labels;
@@ -201,6 +236,7 @@ public sealed class DenseCrf2D
     /// Subtracts the current term's message (−w)·(n ∘ K(n ∘ Q)) from the energy, which the first term starts from
     /// −U (term −1: no message); after the last term, Q = expAndNormalize(energy).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void AccumulateRange(int p0, int p1)
     {
         int L = _labels, term = _stageTerm;
@@ -223,6 +259,7 @@ public sealed class DenseCrf2D
     }
 
     /// <summary>pydensecrf's expAndNormalize per pixel: b = exp(e − max e), Q = b / Σb (labels summed in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRows(float[] logits, float[] probs, int labels, int p0, int p1)
     {
         for (int p = p0; p < p1; p++)
@@ -240,15 +277,24 @@ public sealed class DenseCrf2D
     public static byte[] Map(ReadOnlySpan<float> q, int labels)
     {
         if (labels < 1 || labels > 256 || q.Length % labels != 0) throw new ArgumentException($"Q of {q.Length} values does not split into {labels} labels");
+        var map = new byte[q.Length / labels];
+        Map(q, labels, map);
+        return map;
+    }
+
+    /// <summary><see cref="Map(ReadOnlySpan{float}, int)"/> into <paramref name="map"/> (N bytes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Map(ReadOnlySpan<float> q, int labels, Span<byte> map)
+    {
+        if (labels < 1 || labels > 256 || q.Length % labels != 0) throw new ArgumentException($"Q of {q.Length} values does not split into {labels} labels");
         int n = q.Length / labels;
-        var map = new byte[n];
+        if (map.Length != n) throw new ArgumentException($"map has {map.Length} bytes, Q has {n} pixels", nameof(map));
         for (int p = 0; p < n; p++)
         {
             int best = 0;
             for (int l = 1; l < labels; l++) if (q[l * n + p] > q[best * n + p]) best = l;
             map[p] = (byte)best;
         }
-        return map;
     }
 
     /// <summary>

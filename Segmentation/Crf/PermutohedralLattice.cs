@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using CrateIL.Compute.Cpu;
 using CrateIL.Compute.Devices;
@@ -29,8 +30,11 @@ public interface IFeatureFilter
 /// vertex→(point, weight) list instead of a scatter (parallel without atomics, deterministic for any thread count);
 /// it adds each vertex's terms in point order, as the reference's scatter does, so vertex numbering (which differs)
 /// never changes a sum. Lattice keys are packed into two 64-bit words (d ≤ 8, coordinates in the 16-bit range, as
-/// the reference's short keys).
+/// the reference's short keys; coordinate i is 16-bit lane i of the 128-bit pair).
 /// </para>
+/// The loop-heavy passes that run a few times per image (construction stages, splat, blur, slice; the CRF's pixel
+/// passes likewise) are jitted fully optimised at once: under tiering a one-image CRF (<c>crate crf</c>) ran them as
+/// tier-0/OSR code (≈ 10 % more CPU in its first 480² call, measured).
 /// All parallel passes run on the <see cref="CpuDevice"/>'s thread team (struct kernels); buffers are allocated
 /// once, so <see cref="Filter(ReadOnlySpan{float}, Span{float}, int)"/> allocates nothing after the first call with a given value size.
 /// </summary>
@@ -67,10 +71,12 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
     public int Dimensions => _d;
 
-    private PermutohedralLattice(int n, int d, CpuDevice cpu, int[] offsets, float[] weights, int vertices, int[] blur,
+    private readonly Storage _storage;
+
+    private PermutohedralLattice(int n, int d, CpuDevice cpu, Storage storage, int[] offsets, float[] weights, int vertices, int[] blur,
         int[] splatStart, int[] splatPoint, float[] splatWeight)
     {
-        _n = n; _d = d; _cpu = cpu;
+        _n = n; _d = d; _cpu = cpu; _storage = storage;
         _offsets = offsets; _weights = weights; Vertices = vertices; _blur = blur;
         _splatStart = splatStart; _splatPoint = splatPoint; _splatWeight = splatWeight;
         // float alpha = 1.0f / (1 + powf(2, -d)) in the reference: every step in float.
@@ -88,14 +94,26 @@ public sealed class PermutohedralLattice : IFeatureFilter
         return Build(features.ToArray(), n, d, cpu);
     }
 
-    /// <summary>As <see cref="Build(ReadOnlySpan{float}, int, int, CpuDevice?)"/> without copying the features.</summary>
-    internal static PermutohedralLattice Build(float[] features, int n, int d, CpuDevice? cpu)
+    /// <summary>
+    /// As <see cref="Build(ReadOnlySpan{float}, int, int, CpuDevice?)"/> without copying the features (the first
+    /// n·d values of <paramref name="features"/>). With a <paramref name="workspace"/>, every table of the lattice
+    /// and of its construction lives in the workspace under <paramref name="term"/> (a later build with the same
+    /// term overwrites this lattice: the caller, <see cref="DenseCrf2D"/>, guards that).
+    /// </summary>
+    internal static PermutohedralLattice Build(float[] features, int n, int d, CpuDevice? cpu, CrfWorkspace? workspace = null, int term = 0)
     {
         if (d < 1 || d > 8) throw new ArgumentOutOfRangeException(nameof(d), d, "feature dimension must be in 1..8");
         if (n < 1) throw new ArgumentOutOfRangeException(nameof(n), n, "need at least one point");
-        if (features.Length != (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
-        var builder = new Builder(features, n, d, SegmentationCpu.Resolve(cpu));
+        if (features.Length < (long)n * d) throw new ArgumentException($"features have {features.Length} values, {n} points × {d} dims need {(long)n * d}", nameof(features));
+        var builder = new Builder(features, n, d, SegmentationCpu.Resolve(cpu), new Storage(workspace, term));
         return builder.Run();
+    }
+
+    /// <summary>Where the lattice's arrays come from: fresh (zeroed) ones, or the workspace's (contents undefined).</summary>
+    private readonly struct Storage(CrfWorkspace? workspace, int term)
+    {
+        public T[] Get<T>(string role, int part, int length) =>
+            workspace is null ? new T[length] : workspace.Rent<T>(role, term, part, length);
     }
 
     /// <summary>
@@ -108,6 +126,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
         private readonly float[] _features;
         private readonly int _n, _d, _d1, _parts;
         private readonly CpuDevice _cpu;
+        private readonly Storage _storage;
         private readonly float[] _scale;
         private readonly float _invD1;
         private readonly int[] _offsets;
@@ -122,16 +141,16 @@ public sealed class PermutohedralLattice : IFeatureFilter
         private float[] _splatWeight = Array.Empty<float>();
         private int _vertices;
 
-        public Builder(float[] features, int n, int d, CpuDevice cpu)
+        public Builder(float[] features, int n, int d, CpuDevice cpu, Storage storage)
         {
-            _features = features; _n = n; _d = d; _d1 = d + 1; _cpu = cpu;
+            _features = features; _n = n; _d = d; _d1 = d + 1; _cpu = cpu; _storage = storage;
             // The reference: float inv_std_dev = sqrt(2.0/3.0)*(d+1); scale_i = float(1.0/sqrt((i+2)(i+1))·inv_std_dev).
             float invStdDev = (float)(Math.Sqrt(2.0 / 3.0) * _d1);
             _scale = new float[d];
             for (int i = 0; i < d; i++) _scale[i] = (float)(1.0 / Math.Sqrt((i + 2) * (i + 1)) * invStdDev);
             _invD1 = 1f / _d1;
-            _offsets = new int[n * _d1];
-            _weights = new float[n * _d1];
+            _offsets = storage.Get<int>("offsets", 0, n * _d1);     // every entry written by Embed
+            _weights = storage.Get<float>("weights", 0, n * _d1);
             _parts = Math.Max(1, Math.Min(cpu.Threads, n / 1024 + 1));
             _locals = new VertexTable[_parts];
             _errors = new string?[_parts];
@@ -139,6 +158,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
         private (int Start, int End) PartRange(int part) => ((int)((long)_n * part / _parts), (int)((long)_n * (part + 1) / _parts));
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public PermutohedralLattice Run()
         {
             CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Embed));
@@ -151,19 +171,22 @@ public sealed class PermutohedralLattice : IFeatureFilter
             for (int part = 1; part < _parts; part++)
             {
                 var local = _locals[part];
-                var map = _renumber[part] = new int[local.Count + 1];
+                var map = _renumber[part] = _storage.Get<int>("renumber", part, local.Count + 1);
+                map[0] = 0;
                 for (int v = 0; v < local.Count; v++) map[v + 1] = _table.FindOrAdd(local.Lo(v), local.Hi(v)) + 1;
             }
             if (_parts > 1) CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Renumber));
             _vertices = _table.Count;
-            _blur = new int[_d1 * _vertices * 2];
+            _blur = _storage.Get<int>("blur", 0, _d1 * _vertices * 2);
+            Array.Clear(_blur, 0, _d1 * _vertices * 2);   // n2 slots without a vertex stay 0 (missing)
             CpuParallel.For(_cpu, _vertices, 2048, new PartKernel(this, Stage.Neighbours));
             // Transposed splat matrix: for each vertex the points (ascending) and weights that land on it. A counting
             // sort over the point ranges: counts per (range, vertex), offsets in (vertex, range) order, then each
             // range fills its own positions, so the layout equals a serial pass.
-            _counts = new int[(long)_parts * _vertices];
+            _counts = _storage.Get<int>("counts", 0, _parts * _vertices);
+            Array.Clear(_counts, 0, _parts * _vertices);
             CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Count));
-            var splatStart = new int[_vertices + 1];
+            var splatStart = _storage.Get<int>("splatStart", 0, _vertices + 1);
             int running = 0;
             for (int v = 0; v < _vertices; v++)
             {
@@ -176,10 +199,10 @@ public sealed class PermutohedralLattice : IFeatureFilter
                 }
             }
             splatStart[_vertices] = running;
-            _splatPoint = new int[_offsets.Length];
-            _splatWeight = new float[_offsets.Length];
+            _splatPoint = _storage.Get<int>("splatPoint", 0, _n * _d1);     // every entry written by Fill
+            _splatWeight = _storage.Get<float>("splatWeight", 0, _n * _d1);
             CpuParallel.For(_cpu, _parts, 1, new PartKernel(this, Stage.Fill));
-            return new PermutohedralLattice(_n, _d, _cpu, _offsets, _weights, _vertices, _blur, splatStart, _splatPoint, _splatWeight);
+            return new PermutohedralLattice(_n, _d, _cpu, _storage, _offsets, _weights, _vertices, _blur, splatStart, _splatPoint, _splatWeight);
         }
 
         private enum Stage { Embed, Renumber, Neighbours, Count, Fill }
@@ -204,6 +227,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Renumber(int part)
         {
             var (p0, p1) = PartRange(part);
@@ -211,6 +235,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             for (int e = p0 * _d1; e < p1 * _d1; e++) _offsets[e] = map[_offsets[e]];
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Count(int part)
         {
             var (p0, p1) = PartRange(part);
@@ -218,6 +243,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             for (int e = p0 * _d1; e < p1 * _d1; e++) own[_offsets[e] - 1]++;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Fill(int part)
         {
             var (p0, p1) = PartRange(part);
@@ -236,20 +262,26 @@ public sealed class PermutohedralLattice : IFeatureFilter
         /// − d); for j = d every stored coordinate moves by ∓1. The shift is a bijection with n2(n1(v)) = v, so only
         /// n1 is looked up and n2 of the vertex found is set to v (each slot is written by exactly one vertex).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Neighbours(int start, int end)
         {
             int d = _d, m = _vertices;
-            Span<int> key = stackalloc int[d];
-            Span<int> nb = stackalloc int[d];
+            // Keys as 16-bit lanes (the packed layout): n1 = key − 1 in lanes < d, plus d + 1 in lane j for j < d; the
+            // lanes wrap as the 16-bit key coordinates do.
+            Span<short> lanes = stackalloc short[8];
+            lanes.Clear();
+            lanes[..d].Fill(1);
+            var ones = Vector128.Create<short>(lanes);
+            Span<Vector128<short>> step = stackalloc Vector128<short>[d + 1];
+            for (int j = 0; j < d; j++) step[j] = Vector128<short>.Zero.WithElement(j, (short)(d + 1));
+            step[d] = Vector128<short>.Zero;
             for (int v = start; v < end; v++)
             {
-                Unpack(_table.Lo(v), _table.Hi(v), key);
+                var below = Vector128.Create(_table.Lo(v), _table.Hi(v)).AsInt16() - ones;
                 for (int j = 0; j <= d; j++)
                 {
-                    for (int i = 0; i < d; i++) nb[i] = key[i] - 1;
-                    if (j < d) nb[j] = key[j] + d;
-                    var (lo1, hi1) = Pack(nb);
-                    int u = _table.Find(lo1, hi1);
+                    var nb = (below + step[j]).AsUInt64();
+                    int u = _table.Find(nb.ToScalar(), nb.GetElement(1));
                     _blur[((long)j * m + v) * 2] = u + 1;
                     if (u >= 0) _blur[((long)j * m + u) * 2 + 1] = v + 1;
                 }
@@ -265,13 +297,18 @@ public sealed class PermutohedralLattice : IFeatureFilter
         {
             var (start, end) = PartRange(part);
             int d = _d, d1 = _d1;
-            var table = _locals[part] = new VertexTable(Math.Max(16, (end - start) / 4), wideKeys: d > 6);
+            var table = _locals[part] = new VertexTable(Math.Max(16, (end - start) / 4), wideKeys: d > 6, _storage, part);
             const int W = EmbedLanes;
             Span<float> rem0 = stackalloc float[W * d1];
             Span<int> rank = stackalloc int[W * d1];
             Span<float> bary = stackalloc float[W * (d + 2)];
             Span<float> scratch = stackalloc float[EmbedScratch(d)];
-            Span<int> key = stackalloc int[d];
+            Span<short> remLanes = stackalloc short[8], rankLanes = stackalloc short[8];
+            Span<short> maskLanes = stackalloc short[8];
+            remLanes.Clear(); rankLanes.Clear(); maskLanes.Clear();
+            maskLanes[..d].Fill(-1);
+            var laneMask = Vector128.Create<short>(maskLanes);
+            var vD1 = Vector128.Create((short)d1);
             Span<ulong> prevLo = stackalloc ulong[d1], prevHi = stackalloc ulong[d1], curLo = stackalloc ulong[d1], curHi = stackalloc ulong[d1];
             Span<int> prevId = stackalloc int[d1], curId = stackalloc int[d1];
             bool havePrev = false;
@@ -292,19 +329,30 @@ public sealed class PermutohedralLattice : IFeatureFilter
                     var pr = rem0.Slice(l * d1, d1);
                     var pk = rank.Slice(l * d1, d1);
                     var pb = bary.Slice(l * (d + 2), d + 2);
+                    // Coordinate i < d of vertex r is rem0_i + r, less d + 1 where rank_i > d − r: integers (the
+                    // reference's float sums of small integers are exact), over all r in [rem0_i − rank_i,
+                    // rem0_i + d − rank_i]. All d coordinates of a key are formed at once in 16-bit lanes, which are
+                    // the packed key (lanes 0–3 the low word, 4–7 the high word, unused lanes 0).
+                    bool inRange = true;
+                    for (int i = 0; i < d; i++)
+                    {
+                        int rm = (int)pr[i], rk = pk[i];
+                        inRange &= rm - rk >= short.MinValue && rm + d - rk <= short.MaxValue;
+                        remLanes[i] = (short)rm;
+                        rankLanes[i] = (short)rk;
+                    }
+                    if (!inRange)
+                    {
+                        _errors[part] = KeyRangeError(p, pr, pk, d);
+                        return;
+                    }
+                    var remV = Vector128.Create<short>(remLanes);
+                    var rankV = Vector128.Create<short>(rankLanes);
                     for (int r = 0; r <= d; r++)
                     {
-                        for (int i = 0; i < d; i++)
-                        {
-                            float k = pr[i] + (pk[i] <= d - r ? r : r - d1);
-                            if (!(k >= short.MinValue && k <= short.MaxValue))
-                            {
-                                _errors[part] = $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
-                                return;
-                            }
-                            key[i] = (int)k;
-                        }
-                        var (lo, hi) = Pack(key);
+                        var wrap = Vector128.GreaterThan(rankV, Vector128.Create((short)(d - r))) & vD1;
+                        var keyV = (remV + ((Vector128.Create((short)r) - wrap) & laneMask)).AsUInt64();
+                        ulong lo = keyV.ToScalar(), hi = keyV.GetElement(1);
                         int id = -1;
                         if (havePrev)
                             for (int q = 0; q < d1; q++)
@@ -319,6 +367,19 @@ public sealed class PermutohedralLattice : IFeatureFilter
                 }
             }
         }
+    }
+
+    /// <summary>The message for the first key coordinate of a point outside the 16-bit range (vertex order, then axis).</summary>
+    private static string KeyRangeError(int p, ReadOnlySpan<float> rem0, ReadOnlySpan<int> rank, int d)
+    {
+        for (int r = 0; r <= d; r++)
+            for (int i = 0; i < d; i++)
+            {
+                float k = rem0[i] + (rank[i] <= d - r ? r : r - (d + 1));
+                if (!(k >= short.MinValue && k <= short.MaxValue))
+                    return $"lattice coordinate {k} of point {p} exceeds the 16-bit key range (features too large: kernel standard deviation too small?)";
+            }
+        throw new InvalidOperationException($"point {p}: key range check disagrees with the coordinates");
     }
 
     /// <summary>Points embedded together by <see cref="EmbedBlock"/> (one Vector256 of floats).</summary>
@@ -461,24 +522,6 @@ public sealed class PermutohedralLattice : IFeatureFilter
         return true;
     }
 
-    private static (ulong Lo, ulong Hi) Pack(ReadOnlySpan<int> key)
-    {
-        ulong lo = 0, hi = 0;
-        for (int i = 0; i < key.Length; i++)
-        {
-            ulong c = (ushort)(short)key[i];
-            if (i < 4) lo |= c << (16 * i);
-            else hi |= c << (16 * (i - 4));
-        }
-        return (lo, hi);
-    }
-
-    private static void Unpack(ulong lo, ulong hi, Span<int> key)
-    {
-        for (int i = 0; i < key.Length; i++)
-            key[i] = (short)(ushort)(i < 4 ? lo >> (16 * i) : hi >> (16 * (i - 4)));
-    }
-
     /// <summary>
     /// out = α·S·B·Sᵀ·in for point-major values [N, valueSize]; input and output may be the same span.
     /// </summary>
@@ -504,7 +547,12 @@ public sealed class PermutohedralLattice : IFeatureFilter
     {
         CheckSizes(input.Length, output.Length, valueSize);
         int slots = (Vertices + 1) * valueSize;
-        if (_values.Length < slots) { _values = new float[slots]; _scratch = new float[slots]; }
+        if (_values.Length < slots)
+        {
+            // Every slot is written by the splat and each blur pass before it is read.
+            _values = _storage.Get<float>("values", valueSize, slots);
+            _scratch = _storage.Get<float>("scratch", valueSize, slots);
+        }
         _input = input;
         _output = output;
         _valueSize = valueSize;
@@ -538,6 +586,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
     }
 
     /// <summary>values[v] = Σ_points w·in (points ascending, each product rounded, then added: the reference's scatter order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SplatRange(int v0, int v1)
     {
         int vs = _valueSize;
@@ -592,6 +641,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
     /// new = old + ½(n1 + n2) along the current axis. For value sizes ≤ 2 the reference evaluates this with a
     /// double ½ (old + 0.5·(float sum), rounded once to float); above it uses float SSE arithmetic.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BlurRange(int v0, int v1)
     {
         int m = Vertices, vs = _valueSize;
@@ -624,6 +674,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
     }
 
     /// <summary>out_p = Σ_r (w·value)·α for value sizes ≤ 2, Σ_r (w·α)·value above (the reference's two paths).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SliceRange(int p0, int p1)
     {
         int vs = _valueSize, d1 = _d + 1;
@@ -690,24 +741,31 @@ public sealed class PermutohedralLattice : IFeatureFilter
 
         private Slot[] _slots;
         private ulong[] _lo, _hi;
-        private int _mask;
+        private int _mask, _keyCapacity;
         private readonly bool _wide;
+        private readonly Storage _storage;
+        private readonly int _part;
 
-        public VertexTable(int expected, bool wideKeys)
+        public VertexTable(int expected, bool wideKeys, Storage storage, int part)
         {
+            _storage = storage;
+            _part = part;
             int cap = 1024;
             while (cap < expected * 2) cap <<= 1;
             _slots = NewSlots(cap);
             _mask = cap - 1;
-            _lo = new ulong[Math.Max(16, expected)];
-            _hi = new ulong[Math.Max(16, expected)];
+            _keyCapacity = Math.Max(16, expected);
+            _lo = storage.Get<ulong>("keyLo", part, _keyCapacity);
+            _hi = storage.Get<ulong>("keyHi", part, _keyCapacity);
             _wide = wideKeys;
         }
 
-        private static Slot[] NewSlots(int cap)
+        /// <summary>Empty slots for a capacity (only the first <paramref name="cap"/> entries of the array are used).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private Slot[] NewSlots(int cap)
         {
-            var s = new Slot[cap];
-            for (int i = 0; i < s.Length; i++) s[i].Id = -1;
+            var s = _storage.Get<Slot>("slots", _part, cap);
+            s.AsSpan(0, cap).Fill(new Slot { Id = -1 });
             return s;
         }
 
@@ -722,7 +780,7 @@ public sealed class PermutohedralLattice : IFeatureFilter
             return (int)(h >> 32 ^ h);
         }
 
-        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private bool Matches(in Slot s, ulong lo, ulong hi) => s.Lo == lo && s.Hi == (uint)hi && (!_wide || _hi[s.Id] == hi);
 
         public int Find(ulong lo, ulong hi)
@@ -747,22 +805,29 @@ public sealed class PermutohedralLattice : IFeatureFilter
                 if (Matches(s, lo, hi)) return s.Id;
                 i = (i + 1) & _mask;
             }
-            if (Count == _lo.Length)
+            if (Count == _keyCapacity)
             {
-                Array.Resize(ref _lo, Count * 2);
-                Array.Resize(ref _hi, Count * 2);
+                _keyCapacity = Count * 2;
+                var keysLo = _storage.Get<ulong>("keyLo", _part, _keyCapacity);
+                var keysHi = _storage.Get<ulong>("keyHi", _part, _keyCapacity);
+                if (keysLo != _lo) _lo.AsSpan(0, Count).CopyTo(keysLo);
+                if (keysHi != _hi) _hi.AsSpan(0, Count).CopyTo(keysHi);
+                _lo = keysLo; _hi = keysHi;
             }
             int id = Count++;
             _lo[id] = lo; _hi[id] = hi;
             _slots[i] = new Slot { Lo = lo, Hi = (uint)hi, Id = id };
-            if (Count * 2 > _slots.Length) Grow();
+            if (Count * 2 > _mask + 1) Grow();
             return id;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Grow()
         {
-            _slots = NewSlots(_slots.Length * 2);
-            _mask = _slots.Length - 1;
+            // Rehashed from the keys by id, so the workspace may hand back the same (long enough) array.
+            int cap = (_mask + 1) * 2;
+            _slots = NewSlots(cap);
+            _mask = cap - 1;
             for (int v = 0; v < Count; v++)
             {
                 int i = Hash(_lo[v], _hi[v]) & _mask;

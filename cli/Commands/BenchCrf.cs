@@ -8,7 +8,9 @@ namespace CrateIL.Cli.Commands;
 
 /// <summary>
 /// <c>crate bench crf</c>: dense CRF with CutLER's parameters (Gaussian sxy 3 w 7, bilateral sxy 50 srgb 5 w 10) on a
-/// synthetic textured image; <c>ms</c> is the median of the full call (both lattices built + mean field).
+/// synthetic textured image; <c>ms</c> is the median of the full call (both lattices built + mean field + MAP), with
+/// the split into construction and mean field and the bytes allocated per call. The CRFs share a
+/// <see cref="CrfWorkspace"/> (a CRF per image, as MaskCut over a folder) unless <c>--fresh</c>.
 /// </summary>
 internal static class BenchCrf
 {
@@ -19,9 +21,10 @@ internal static class BenchCrf
         var iters = new Option<int>("--iters") { DefaultValueFactory = _ => 10, Description = "mean-field iterations" };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 2, Description = "CPU threads" };
         var repeat = new Option<int>("--repeat") { DefaultValueFactory = _ => 5, Description = "timed runs (median reported)" };
+        var fresh = new Option<bool>("--fresh") { Description = "every CRF allocates its own buffers (no shared workspace)" };
         var json = new Option<bool>("--json") { Description = "print JSON" };
         var cmd = new Command("crf", "Time the dense CRF (permutohedral lattice, mean field)");
-        foreach (var o in new Option[] { size, labels, iters, threads, repeat, json }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { size, labels, iters, threads, repeat, fresh, json }) cmd.Options.Add(o);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int s = parse.GetValue(size), l = parse.GetValue(labels), it = parse.GetValue(iters), t = parse.GetValue(threads);
@@ -30,25 +33,34 @@ internal static class BenchCrf
             if (s < 1 || l < 2) throw new ArgumentException($"--size {s} must be positive and --labels {l} at least 2");
             var (rgb, unary) = Scene(s, l);
             using var cpuDevice = CpuDevice.Create(t);
+            var workspace = parse.GetValue(fresh) ? null : new CrfWorkspace();
             Run(64, l, it, cpuDevice);   // JIT warm-up
+            var q = new float[l * s * s];
+            var map = new byte[s * s];
+            var allocated = new List<long>();
             var total = new List<double>();
             var cpu = new List<double>();
             var proc = System.Diagnostics.Process.GetCurrentProcess();
             var inference = new List<double>();
+            var construction = new List<double>();
             int vertices = 0;
             for (int i = 0; i < r; i++)
             {
                 proc.Refresh();
                 var cpu0 = proc.TotalProcessorTime;
+                long bytes0 = GC.GetTotalAllocatedBytes(precise: true);
                 var sw = Stopwatch.StartNew();
-                var crf = new DenseCrf2D(s, s, l, cpuDevice);
+                var crf = new DenseCrf2D(s, s, l, cpuDevice, workspace: workspace);
                 crf.SetUnaryEnergy(unary);
                 crf.AddPairwiseGaussian(3, 7);
                 crf.AddPairwiseBilateral(50, 5, rgb, 10);
                 double built = sw.Elapsed.TotalMilliseconds;
-                DenseCrf2D.Map(crf.Inference(it), l);
+                crf.Inference(it, q);
+                DenseCrf2D.Map(q, l, map);
                 total.Add(sw.Elapsed.TotalMilliseconds);
+                allocated.Add(GC.GetTotalAllocatedBytes(precise: true) - bytes0);
                 inference.Add(sw.Elapsed.TotalMilliseconds - built);
+                construction.Add(built);
                 proc.Refresh();
                 cpu.Add((proc.TotalProcessorTime - cpu0).TotalMilliseconds);
                 if (i == 0) vertices = PermutohedralLattice.Build(BilateralProbe(rgb, s), s * s, 5, cpuDevice).Vertices;
@@ -57,14 +69,18 @@ internal static class BenchCrf
             inference.Sort();
             cpu.Sort();
             double cpuMs = cpu[cpu.Count / 2];
-            double ms = total[total.Count / 2], inf = inference[inference.Count / 2];
+            construction.Sort();
+            double ms = total[total.Count / 2], inf = inference[inference.Count / 2], build = construction[construction.Count / 2];
+            allocated.Sort();
+            long bytesPerCall = allocated[allocated.Count / 2];
+            string mode = workspace is null ? "fresh buffers" : "shared workspace";
             var ci = CultureInfo.InvariantCulture;
             if (parse.GetValue(json))
                 Console.WriteLine(string.Create(ci,
-                    $"{{\"bench\":\"crf\",\"size\":{s},\"labels\":{l},\"iters\":{it},\"threads\":{t},\"ms\":{ms:F1},\"inference_ms\":{inf:F1},\"cpu_ms\":{cpuMs:F1},\"bilateral_vertices\":{vertices},\"repeat\":{r}}}"));
+                    $"{{\"bench\":\"crf\",\"size\":{s},\"labels\":{l},\"iters\":{it},\"threads\":{t},\"ms\":{ms:F1},\"build_ms\":{build:F1},\"inference_ms\":{inf:F1},\"cpu_ms\":{cpuMs:F1},\"allocated_bytes\":{bytesPerCall},\"workspace\":{(workspace is null ? "false" : "true")},\"bilateral_vertices\":{vertices},\"repeat\":{r}}}"));
             else
                 Console.WriteLine(string.Create(ci,
-                    $"Dense CRF {s}×{s}, {l} labels, {it} iterations, {t} threads: {ms:F1} ms (mean field {inf:F1} ms; process CPU {cpuMs:F1} ms; bilateral lattice {vertices} vertices)"));
+                    $"Dense CRF {s}×{s}, {l} labels, {it} iterations, {t} threads, {mode}: {ms:F1} ms (construction {build:F1} ms, mean field {inf:F1} ms; process CPU {cpuMs:F1} ms; {bytesPerCall} B allocated per call; bilateral lattice {vertices} vertices)"));
             return 0;
         }));
         return cmd;
