@@ -11,14 +11,14 @@ namespace CrateIL.Compute.Ops;
 /// NR-column panels shared by all threads (every thread packs a share), then each thread packs its MC-row blocks of
 /// op(A) into MR-row panels and runs the register-blocked micro-kernel over its part of C. Transposes are absorbed
 /// by the packing. Batches are spread over threads when there are enough of them; small problems run on the
-/// calling thread without any synchronisation; small and mid-size matrices are split into independent parts (each
+/// calling thread without any synchronisation; otherwise a matrix is normally split into independent parts (each
 /// member packs its own operands and never waits inside the call, see <see cref="TeamSchedule"/>). Packing buffers
 /// live per thread and are reused across calls.
 /// </summary>
 /// <summary>How a thread team shares one matrix of a CPU GEMM call.</summary>
 internal enum TeamSchedule
 {
-    /// <summary>Per call: the cheapest private split for small and mid-size matrices, the shared schedule for large ones.</summary>
+    /// <summary>Per call: the cheapest private split, or the shared schedule when every split would leave members idle (tiny m, n and k).</summary>
     Auto,
     /// <summary>Members share each packed block of op(B) (one barrier per block) and claim row blocks of C.</summary>
     Shared,
@@ -247,7 +247,7 @@ internal static unsafe class GemmCpu
     /// splitting the rows all of op(B), splitting the depth a final pass that sums the members' partial C (and a sum
     /// order that depends on the team size). Costs are relative to a perfect split of the multiply-adds, an extra
     /// packed or summed float counting <see cref="PackWeight"/> multiply-adds; the cheapest private split runs when it
-    /// costs at most <see cref="PrivateMaxCost"/>, the shared schedule otherwise and for large matrices.
+    /// costs at most <see cref="PrivateMaxCost"/>, the shared schedule otherwise.
     /// </summary>
     private static TeamSchedule ChooseSchedule(in Problem p, int members)
     {
@@ -287,8 +287,13 @@ internal static unsafe class GemmCpu
     /// <summary>Granularity of the depth split (whole k-steps of the micro-kernels' 4-way unrolled loop).</summary>
     private const int DepthUnit = 4;
 
-    /// <summary>Above this many multiply-adds per matrix the shared, claimed schedule runs (env CRATEIL_GEMM_PRIVATE_MAX).</summary>
-    private static readonly double PrivateMaxWork = double.TryParse(Environment.GetEnvironmentVariable("CRATEIL_GEMM_PRIVATE_MAX"), out double v) ? v : 1 << 28;
+    /// <summary>
+    /// Above this many multiply-adds per matrix the shared, claimed schedule runs (env CRATEIL_GEMM_PRIVATE_MAX; no
+    /// limit by default). Measured in a quiet sitting on Zen 5, 2 threads: at 1024³ the private row or column split
+    /// reaches 92–94 % of the AVX2 FMA peak against 88 % shared, 88 % against 83 % on AVX-512, and at 2048³ 94 %
+    /// against 90 %: each member's packed blocks stay in its own L2 and no member waits at a barrier.
+    /// </summary>
+    private static readonly double PrivateMaxWork = double.TryParse(Environment.GetEnvironmentVariable("CRATEIL_GEMM_PRIVATE_MAX"), out double v) ? v : double.PositiveInfinity;
 
     /// <summary>A team run of one GEMM call: whole matrices per member while there are enough, then the rest together.</summary>
     private sealed class TeamJob : ITeamJob
