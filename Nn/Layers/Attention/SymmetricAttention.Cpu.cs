@@ -43,6 +43,21 @@ internal static unsafe class SymmetricAttentionCpu
     /// <summary>Token tile side: a multiple of every micro-kernel's MR (6, 12) and NR (16, 32).</summary>
     public static readonly int Tile = TileFromEnvironment();
 
+    /// <summary>Largest tile side and the leading dimension of the tile buffers: the last tile absorbs a remainder of less than half a tile.</summary>
+    public static int TileLead => Tile + Tile / 2;
+
+    /// <summary>
+    /// End of the token tile that starts at <paramref name="start"/>: every tile starts at a multiple of <see cref="Tile"/>
+    /// (so at a micro-panel boundary of the packed operands), and a last remainder shorter than half a tile joins the
+    /// tile before it (785 tokens: eight tiles of 96 and one of 17 became seven of 96 and one of 113), so no tile pair
+    /// runs micro-kernels over a sliver of a few tokens.
+    /// </summary>
+    private static int TileEnd(int start, int n)
+    {
+        int end = Math.Min(n, start + Tile);
+        return n - end < Tile / 2 ? n : end;
+    }
+
     private static int TileFromEnvironment() =>
         int.TryParse(Environment.GetEnvironmentVariable("CRATEIL_MSSA_TILE"), out int t) && t > 0 && t % 96 == 0 ? t : 96;
 
@@ -102,7 +117,7 @@ internal static unsafe class SymmetricAttentionCpu
     private static void ForwardUnit(int b, int h, int u, int dh, int n, float scale, HeadColumns wc, HeadColumns oc, Saved saved)
     {
         var kern = GemmCpu.Kernel;
-        int mr = kern.MR, nr = kern.NR, T = Tile;
+        int mr = kern.MR, nr = kern.NR, T = Tile, L = TileLead;
         var ws = t_workspace ??= new Workspace();
         float* w = Head(wc, b, h, n, dh), o = Head(oc, b, h, n, dh);
         long ld = wc.Ld, ldo = oc.Ld;
@@ -124,30 +139,32 @@ internal static unsafe class SymmetricAttentionCpu
         SgemmPack.A(w, ld, false, 0, n, 0, dh, mr, wA);
         SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
         SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
-        float* S = ws.S.Ensure((long)T * T), E = ws.X.Ensure((long)T * T), F = ws.Y.Ensure((long)T * T);
-        float* pack = ws.Pack.Ensure((long)T * T), ragged = ws.Ragged.Ensure((long)mr * nr);
+        float* S = ws.S.Ensure((long)L * L), E = ws.X.Ensure((long)L * L), F = ws.Y.Ensure((long)L * L);
+        float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
         float* z = ws.Rows.Ensure(n);
         if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, wA, wBt, S, ragged, shift);
         new Span<float>(z, n).Clear();
         for (int i = 0; i < n; i++) new Span<float>(o + i * ldo, dh).Clear();
 
-        for (int i0 = 0; i0 < n; i0 += T)
+        for (int i0 = 0, i1; i0 < n; i0 = i1)
         {
-            int mi = Math.Min(T, n - i0);
-            for (int j0 = i0; j0 < n; j0 += T)
+            i1 = TileEnd(i0, n);
+            int mi = i1 - i0;
+            for (int j0 = i0, j1; j0 < n; j0 = j1)
             {
-                int nj = Math.Min(T, n - j0);
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                j1 = TileEnd(j0, n);
+                int nj = j1 - j0;
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
                 bool diagonal = i0 == j0;
                 fixed (float* mu = shift)
                     for (int i = 0; i < mi; i++)
-                        z[i0 + i] += ForwardRow(S + i * T, mu[i0 + i], mu + j0, E + i * T, diagonal ? null : F + i * T, z + j0, nj);
+                        z[i0 + i] += ForwardRow(S + i * L, mu[i0 + i], mu + j0, E + i * L, diagonal ? null : F + i * L, z + j0, nj);
                 // O_I += E·w_J
-                SgemmPack.A(E, T, false, 0, mi, 0, nj, mr, pack);
+                SgemmPack.A(E, L, false, 0, mi, 0, nj, mr, pack);
                 TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, ragged);
                 if (diagonal) continue;
                 // O_J += Fᵀ·w_I
-                SgemmPack.A(F, T, true, 0, nj, 0, mi, mr, pack);
+                SgemmPack.A(F, L, true, 0, nj, 0, mi, mr, pack);
                 TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, (long)n * nr, 1f, 1f, o + j0 * ldo, ldo, ragged);
             }
         }
@@ -166,18 +183,20 @@ internal static unsafe class SymmetricAttentionCpu
     /// </summary>
     private static void ExactRowMax(in SgemmKernel kern, int n, int dh, float scale, float* wA, float* wBt, float* S, float* ragged, Span<float> max)
     {
-        int T = Tile, nr = kern.NR;
+        int L = TileLead, nr = kern.NR;
         max.Fill(float.NegativeInfinity);
-        for (int i0 = 0; i0 < n; i0 += T)
+        for (int i0 = 0, i1; i0 < n; i0 = i1)
         {
-            int mi = Math.Min(T, n - i0);
-            for (int j0 = i0; j0 < n; j0 += T)
+            i1 = TileEnd(i0, n);
+            int mi = i1 - i0;
+            for (int j0 = i0, j1; j0 < n; j0 = j1)
             {
-                int nj = Math.Min(T, n - j0);
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                j1 = TileEnd(j0, n);
+                int nj = j1 - j0;
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
                 for (int i = 0; i < mi; i++)
                 {
-                    var row = new ReadOnlySpan<float>(S + i * T, nj);
+                    var row = new ReadOnlySpan<float>(S + i * L, nj);
                     max[i0 + i] = MathF.Max(max[i0 + i], TensorPrimitives.Max(row));
                     if (i0 != j0) TensorPrimitives.Max(max.Slice(j0, nj), row, max.Slice(j0, nj));
                 }
@@ -189,7 +208,7 @@ internal static unsafe class SymmetricAttentionCpu
         HeadColumns dOc, HeadColumns dwc, Saved saved)
     {
         var kern = GemmCpu.Kernel;
-        int mr = kern.MR, nr = kern.NR, T = Tile;
+        int mr = kern.MR, nr = kern.NR, T = Tile, L = TileLead;
         var ws = t_workspace ??= new Workspace();
         float* w = Head(wc, b, h, n, dh), o = Head(oc, b, h, n, dh), dO = Head(dOc, b, h, n, dh), dw = Head(dwc, b, h, n, dh);
         long ld = wc.Ld, ldo = oc.Ld, ldg = dOc.Ld, ldw = dwc.Ld;
@@ -206,8 +225,8 @@ internal static unsafe class SymmetricAttentionCpu
         SgemmPack.A(dO, ldg, false, 0, n, 0, dh, mr, oA);
         SgemmPack.B(dO, ldg, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, oBt);
         SgemmPack.B(dO, ldg, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, oB);
-        float* S = ws.S.Ensure((long)T * T), A = ws.X.Ensure((long)T * T), B = ws.Y.Ensure((long)T * T), G = ws.G.Ensure((long)T * T);
-        float* pack = ws.Pack.Ensure((long)T * T), ragged = ws.Ragged.Ensure((long)mr * nr);
+        float* S = ws.S.Ensure((long)L * L), A = ws.X.Ensure((long)L * L), B = ws.Y.Ensure((long)L * L), G = ws.G.Ensure((long)L * L);
+        float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
         // D_i = dO_i·O_i (= rowsum(dP ⊙ P)).
         float* dd = ws.Rows.Ensure(n);
         for (int i = 0; i < n; i++)
@@ -215,46 +234,48 @@ internal static unsafe class SymmetricAttentionCpu
         for (int i = 0; i < n; i++) new Span<float>(dw + i * ldw, dh).Clear();
         long panelStride = (long)n * nr;
 
-        for (int i0 = 0; i0 < n; i0 += T)
+        for (int i0 = 0, i1; i0 < n; i0 = i1)
         {
-            int mi = Math.Min(T, n - i0);
-            for (int j0 = i0; j0 < n; j0 += T)
+            i1 = TileEnd(i0, n);
+            int mi = i1 - i0;
+            for (int j0 = i0, j1; j0 < n; j0 = j1)
             {
-                int nj = Math.Min(T, n - j0);
+                j1 = TileEnd(j0, n);
+                int nj = j1 - j0;
                 bool diagonal = i0 == j0;
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, T, ragged);
+                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
                 // A = dP_IJ = dO_I·w_Jᵀ ; B = dP_JIᵀ = w_I·dO_Jᵀ
-                TileGemm(kern, mi, nj, dh, oA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, T, ragged);
-                if (!diagonal) TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, T, ragged);
+                TileGemm(kern, mi, nj, dh, oA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, L, ragged);
+                if (!diagonal) TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, L, ragged);
                 // S ← P_IJ and G ← scale·(dS_IJ + dS_JIᵀ) with dS_IJ = P_IJ ⊙ (dP_IJ − D_I), dS_JIᵀ = P_JIᵀ ⊙ (dP_JIᵀ − D_J);
                 // off the diagonal B ← P_JIᵀ. One fused pass per row (A is not needed afterwards).
                 fixed (float* mu = shift, rz = invZ)
                     for (int i = 0; i < mi; i++)
-                        BackwardRow(S + i * T, A + i * T, diagonal ? null : B + i * T, G + i * T, mu[i0 + i], rz[i0 + i], dd[i0 + i],
+                        BackwardRow(S + i * L, A + i * L, diagonal ? null : B + i * L, G + i * L, mu[i0 + i], rz[i0 + i], dd[i0 + i],
                             mu + j0, rz + j0, dd + j0, scale, nj);
                 // Now S = P_IJ, B = P_JIᵀ (off the diagonal), G = scale·(dS_IJ + dS_JIᵀ), and on the diagonal G is
                 // only scale·dS_II, so its symmetric part is applied through both G and Gᵀ below.
                 if (diagonal)
                 {
                     // dw_I += G·w_I + Gᵀ·w_I + P_IIᵀ·dO_I
-                    SgemmPack.A(G, T, false, 0, mi, 0, mi, mr, pack);
+                    SgemmPack.A(G, L, false, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
-                    SgemmPack.A(G, T, true, 0, mi, 0, mi, mr, pack);
+                    SgemmPack.A(G, L, true, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
-                    SgemmPack.A(S, T, true, 0, mi, 0, mi, mr, pack);
+                    SgemmPack.A(S, L, true, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
                     continue;
                 }
                 float* dwI = dw + i0 * ldw, dwJ = dw + j0 * ldw;
                 // dw_I += G·w_J + P_JIᵀ·dO_J  (B holds P_JIᵀ, rows i over tokens j: exactly (P_JI)ᵀ)
-                SgemmPack.A(G, T, false, 0, mi, 0, nj, mr, pack);
+                SgemmPack.A(G, L, false, 0, mi, 0, nj, mr, pack);
                 TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
-                SgemmPack.A(B, T, false, 0, mi, 0, nj, mr, pack);
+                SgemmPack.A(B, L, false, 0, mi, 0, nj, mr, pack);
                 TileGemm(kern, mi, dh, nj, pack, oB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
                 // dw_J += Gᵀ·w_I + P_IJᵀ·dO_I
-                SgemmPack.A(G, T, true, 0, nj, 0, mi, mr, pack);
+                SgemmPack.A(G, L, true, 0, nj, 0, mi, mr, pack);
                 TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
-                SgemmPack.A(S, T, true, 0, nj, 0, mi, mr, pack);
+                SgemmPack.A(S, L, true, 0, nj, 0, mi, mr, pack);
                 TileGemm(kern, nj, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
             }
         }
