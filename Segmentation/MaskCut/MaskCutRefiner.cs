@@ -32,7 +32,10 @@ public static class MaskCutRefiner
     /// <param name="bipartition">Bipartition at image resolution [H, W].</param>
     /// <param name="rgb">The (resized, e.g. 480×480) RGB8 image [H, W, 3] the features were computed from.</param>
     /// <param name="cpu">Threads for the CRF; null runs on the calling thread.</param>
-    public static RefinedMask Refine(BinaryMask bipartition, ReadOnlySpan<byte> rgb, CrfSettings? settings = null, CpuDevice? cpu = null)
+    /// <param name="workspace">Storage shared with the previous refinement (a CRF per mask otherwise allocates ~60 MB
+    /// of fresh, page-faulted arrays at 480²); null allocates anew.</param>
+    public static RefinedMask Refine(BinaryMask bipartition, ReadOnlySpan<byte> rgb, CrfSettings? settings = null, CpuDevice? cpu = null,
+        CrfWorkspace? workspace = null)
     {
         ArgumentNullException.ThrowIfNull(bipartition);
         settings ??= CrfSettings.CutLer;
@@ -46,7 +49,7 @@ public static class MaskCutRefiner
             probs[p] = mask[p] != 0 ? 1 - pFg : pFg;       // label 0 = background
             probs[n + p] = mask[p] != 0 ? pFg : 1 - pFg;   // label 1 = foreground
         }
-        var crf = new DenseCrf2D(width, height, 2, cpu);
+        var crf = new DenseCrf2D(width, height, 2, cpu, workspace: workspace);
         crf.SetUnaryEnergy(DenseCrf2D.UnaryFromSoftmax(probs, 2));
         crf.AddPairwiseGaussian(settings.GaussianSxy, settings.GaussianWeight);
         crf.AddPairwiseBilateral(settings.BilateralSxy, settings.BilateralSrgb, rgb, settings.BilateralWeight);

@@ -8,6 +8,7 @@ using CrateIL.Segmentation.Attention;
 using CrateIL.Segmentation.Coco;
 using CrateIL.Imaging;
 using CrateIL.Segmentation.MaskCut;
+using CrateIL.Segmentation.Crf;
 using CrateIL.Segmentation.Rendering;
 
 namespace CrateIL.Cli.Commands;
@@ -112,6 +113,8 @@ internal static class MaskCutCommand
         string root = Directory.Exists(imagesSpec) ? Path.GetFullPath(imagesSpec) : Path.GetDirectoryName(files[0])!;
         var cutOptions = new MaskCutOptions { Tau = settings.Tau, Objects = settings.N };
         var crfSettings = CrfSettings.CutLer;
+        // One CRF at a time: every mask of every image reuses the previous one's lattice and mean-field storage.
+        var crfWorkspace = new CrfWorkspace();
 
         var pixels = new float[c * s * s];
         var keyHost = new float[tokens * inner];
@@ -151,7 +154,7 @@ internal static class MaskCutCommand
                 double crfIou = double.NaN;
                 if (resized is not null)
                 {
-                    var refined = MaskCutRefiner.Refine(bipartition, resized, crfSettings, cpu);
+                    var refined = MaskCutRefiner.Refine(bipartition, resized, crfSettings, cpu, crfWorkspace);
                     crfIou = refined.Iou;
                     if (refined.Mask is null)
                     {
