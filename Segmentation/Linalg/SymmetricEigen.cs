@@ -143,6 +143,9 @@ public static class SymmetricEigen
     private static void TridiagonalQl(double[] d, double[] e, int n, double[] zt)
     {
         if (n > 0) e[n - 1] = 0;
+        double norm = 0;
+        for (int i = 0; i < n; i++) norm = Math.Max(norm, Math.Abs(d[i]) + Math.Abs(e[i]) + (i > 0 ? Math.Abs(e[i - 1]) : 0));
+        double negligible = 2.220446049250313e-16 * norm;   // machine epsilon × ‖T‖∞
         for (int l = 0; l < n; l++)
         {
             int iterations = 0;
@@ -152,7 +155,10 @@ public static class SymmetricEigen
                 while (m < n - 1)
                 {
                     double dd = Math.Abs(d[m]) + Math.Abs(d[m + 1]);
-                    if (Math.Abs(e[m]) <= double.Epsilon || Math.Abs(e[m]) <= 1e-16 * dd) break;
+                    // Negligible next to its neighbours, or next to the whole matrix: eigenvalues are only determined
+                    // to eps·‖T‖ anyway, and a purely local test never deflates a cluster of eigenvalues at ~1e-15 of a
+                    // rank-deficient covariance (PCA of real key features: e ≈ 1e-24 against d ≈ 1e-14 stalled for 100 sweeps).
+                    if (Math.Abs(e[m]) <= double.Epsilon || dd + Math.Abs(e[m]) == dd || Math.Abs(e[m]) <= negligible) break;
                     m++;
                 }
                 if (m == l) break;
