@@ -16,15 +16,15 @@ internal static class AttentionCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors checkpoint (crate train or crate import)", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var images = new Option<string>("--images") { Description = "Photos: a file, a directory or a glob (dir/*.jpg)", Required = true };
-        var output = new Option<DirectoryInfo>("--out") { Description = "Directory for the PNGs (and .npy maps); created when missing", Required = true };
-        var layer = new Option<int?>("--layer") { Description = "Layer index from 0; negative counts from the end (default: the last layer)" };
+        var output = ImageCommandOptions.OutDirectoryOption();
+        var layer = ImageCommandOptions.LayerOption();
         var heads = new Option<string?>("--heads") { Description = "Heads to show, e.g. 0,2,5 (default: all); the mean is over these" };
         var threshold = new Option<string>("--threshold") { Description = "Mask rule: dino:T (patches holding mass T, DINO) or top:P (top fraction P, CRATE App. B.3)", DefaultValueFactory = _ => "dino:0.6" };
         var size = ImageCommandOptions.SizeOption();
         var npy = new Option<bool>("--npy") { Description = "Also write each image's raw maps as <stem>.npy: [heads, h, w] float32 on the patch grid" };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 8 };
+        var batch = ImageCommandOptions.BatchOption(8);
         var common = new ImageCommandOptions();
         var cmd = new Command("attention", "Draw per-head and mean CLS attention maps and masks of a layer over photos")
         {
@@ -34,11 +34,9 @@ internal static class AttentionCommand
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var rule = AttentionRule.Parse(parse.GetValue(threshold)!);
-            int maxBatch = parse.GetValue(batch);
-            if (maxBatch < 1) throw new ArgumentException($"--batch {maxBatch} must be at least 1");
+            int maxBatch = ImageCommandOptions.Batch(parse, batch);
             var files = ImageInputs.Expand(parse.GetValue(images)!);
-            string outDir = parse.GetValue(output)!.FullName;
-            if (File.Exists(outDir)) throw new ArgumentException($"--out '{outDir}' is a file");
+            string outDir = ImageCommandOptions.OutDirectory(parse, output);
             using var dev = common.OpenDevice(parse);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
             var c = model.Config;

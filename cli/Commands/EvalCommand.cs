@@ -14,7 +14,7 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors checkpoint (crate train or crate import)", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var data = new Option<string>("--data")
         {
             Description = "imagefolder:<dir> (class folders; <dir>/val when it exists) | fashion-mnist[:<dir>] (the 10 000 test images) | shapes | emerge-shapes (a generated held-out set)",
@@ -22,14 +22,13 @@ internal static class EvalCommand
         };
         var limit = new Option<int?>("--limit") { Description = "Evaluate only the first N images" };
         var count = new Option<int>("--count") { Description = "shapes, emerge-shapes: images to generate", DefaultValueFactory = _ => 512 };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 32 };
+        var batch = ImageCommandOptions.BatchOption(32);
         var common = new ImageCommandOptions();
         var cmd = new Command("eval", "Measure a checkpoint's top-1, top-5 and per-class accuracy on a labelled image set") { checkpoint, data, limit, count, batch };
         common.AddTo(cmd);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
-            int maxBatch = parse.GetValue(batch);
-            if (maxBatch < 1) throw new ArgumentException($"--batch {maxBatch} must be at least 1");
+            int maxBatch = ImageCommandOptions.Batch(parse, batch);
             if (parse.GetValue(limit) is < 1) throw new ArgumentException($"--limit {parse.GetValue(limit)} must be at least 1");
             if (parse.GetValue(count) < 1) throw new ArgumentException($"--count {parse.GetValue(count)} must be at least 1");
             using var dev = common.OpenDevice(parse);

@@ -17,20 +17,19 @@ internal static class InferCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors checkpoint (crate train or crate import)", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var images = new Option<string?>("--images") { Description = "Photos: a file, a directory or a glob (dir/*.jpg); JPEG, PNG, BMP, WebP, …" };
         var top = new Option<int>("--top") { Description = "--images: the most probable classes shown per image", DefaultValueFactory = _ => 5 };
         var input = new Option<FileInfo?>("--input") { Description = "Instead of --images: images .npy [B, C, H, W] (normalised float32, NCHW)" };
         var output = new Option<FileInfo?>("--output") { Description = "With --input: logits .npy [B, classes] (float32)" };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 32 };
+        var batch = ImageCommandOptions.BatchOption(32);
         var common = new ImageCommandOptions();
         var cmd = new Command("infer", "Classify photos with a CRATE checkpoint (or write the logits of an .npy batch)") { checkpoint, images, top, input, output, batch };
         common.AddTo(cmd);
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             string modelPath = parse.GetValue(checkpoint)!.FullName;
-            int maxBatch = parse.GetValue(batch);
-            if (maxBatch < 1) throw new ArgumentException($"--batch {maxBatch} must be at least 1");
+            int maxBatch = ImageCommandOptions.Batch(parse, batch);
             bool json = parse.GetValue(common.Json);
             if (parse.GetValue(images) is string spec)
             {

@@ -26,7 +26,7 @@ internal static class MaskCutCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors model or training checkpoint", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var images = new Option<string>("--images") { Description = "A photo, a directory of photos or a glob (dir/*.jpg)", Required = true };
         var output = new Option<FileInfo>("--out") { Description = "COCO results JSON to write (a list of {image_id, category_id, segmentation (RLE), area, bbox, score}); <name>.dataset.json beside it holds the images list and the pseudo-annotations", Required = true };
         var crf = new Option<bool>("--crf") { Description = "Refine every mask with CutLER's dense CRF (and drop those whose refined mask has IoU < 0.5 with the cut)" };

@@ -17,16 +17,16 @@ internal static class PcaCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors checkpoint (crate train or crate import)", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var images = new Option<string>("--images") { Description = "Photos: a file, a directory or a glob (dir/*.jpg); the PCA is fitted over all of them together", Required = true };
-        var output = new Option<DirectoryInfo>("--out") { Description = "Directory for the PNGs (and .npy maps); created when missing", Required = true };
-        var layer = new Option<int?>("--layer") { Description = "Layer index from 0; negative counts from the end (default: the last layer)" };
+        var output = ImageCommandOptions.OutDirectoryOption();
+        var layer = ImageCommandOptions.LayerOption();
         var threshold = new Option<double>("--threshold") { Description = "Foreground: the per-image min–max normalised first component above this (the paper's 0.5)", DefaultValueFactory = _ => 0.5 };
         var sign = new Option<string>("--foreground") { Description = "Which side of the first component is foreground: auto (fewer border patches), positive, negative", DefaultValueFactory = _ => "auto" };
         sign.AcceptOnlyFromAmong("auto", "positive", "negative");
         var size = ImageCommandOptions.SizeOption();
         var npy = new Option<bool>("--npy") { Description = "Also write <stem>-pca.npy: [4, h, w] float32 (normalised 1st component, then the 3 foreground components; background at min − 1)" };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 8 };
+        var batch = ImageCommandOptions.BatchOption(8);
         var common = new ImageCommandOptions();
         var cmd = new Command("pca", "Draw the paper's PCA feature maps (App. B.2) of a layer's patch features for photos")
         {
@@ -37,11 +37,9 @@ internal static class PcaCommand
         {
             double t = parse.GetValue(threshold);
             if (!(t is >= 0 and < 1)) throw new ArgumentException($"--threshold {t.ToString(CultureInfo.InvariantCulture)} must be in [0, 1)");
-            int maxBatch = parse.GetValue(batch);
-            if (maxBatch < 1) throw new ArgumentException($"--batch {maxBatch} must be at least 1");
+            int maxBatch = ImageCommandOptions.Batch(parse, batch);
             var files = ImageInputs.Expand(parse.GetValue(images)!);
-            string outDir = parse.GetValue(output)!.FullName;
-            if (File.Exists(outDir)) throw new ArgumentException($"--out '{outDir}' is a file");
+            string outDir = ImageCommandOptions.OutDirectory(parse, output);
             using var dev = common.OpenDevice(parse);
             using var model = CheckpointModel.Open(parse.GetValue(checkpoint)!.FullName, dev);
             var c = model.Config;

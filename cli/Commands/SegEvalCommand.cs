@@ -29,7 +29,7 @@ internal static class SegEvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<FileInfo>("--checkpoint") { Description = "A .safetensors model or training checkpoint", Required = true };
+        var checkpoint = ImageCommandOptions.CheckpointOption();
         var voc = new Option<DirectoryInfo>("--voc") { Description = "A VOC-layout folder: JPEGImages/, SegmentationClass/ (or SegmentationClassPNG/), optional ImageSets/Segmentation/<split>.txt", Required = true };
         var split = new Option<string?>("--split") { Description = "ImageSets/Segmentation/<split>.txt to use (default: val when that list exists, else every image with a class mask)" };
         var layer = new Option<string?>("--layer") { Description = "The layer whose attention is scored: an index from 0, or 'all' (default: the last layer)" };

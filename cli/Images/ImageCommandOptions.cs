@@ -56,6 +56,49 @@ internal sealed class ImageCommandOptions
         return new HostCpu(CpuDevice.Create(threads), owned: true);
     }
 
+    /// <summary>The required <c>--checkpoint</c> of the commands that run a trained model.</summary>
+    public static Option<FileInfo> CheckpointOption() => new("--checkpoint")
+    {
+        Description = "A .safetensors model or training checkpoint (crate train or crate import)",
+        Required = true,
+    };
+
+    /// <summary>The <c>--out</c> directory of the commands that draw pictures (created when missing).</summary>
+    public static Option<DirectoryInfo> OutDirectoryOption() => new("--out")
+    {
+        Description = "Directory for the PNGs (and .npy maps); created when missing",
+        Required = true,
+    };
+
+    /// <summary><c>--layer</c>: a layer index from 0, negative from the end (see <see cref="Commands.AttentionCommand.ResolveLayer"/>).</summary>
+    public static Option<int?> LayerOption() => new("--layer")
+    {
+        Description = "Layer index from 0; negative counts from the end (default: the last layer)",
+    };
+
+    /// <summary><c>--batch</c>: images per forward pass.</summary>
+    public static Option<int> BatchOption(int defaultBatch) => new("--batch")
+    {
+        Description = "Images per forward pass",
+        DefaultValueFactory = _ => defaultBatch,
+    };
+
+    /// <summary>The parsed <c>--batch</c>, at least 1.</summary>
+    public static int Batch(ParseResult parse, Option<int> option)
+    {
+        int batch = parse.GetValue(option);
+        if (batch < 1) throw new ArgumentException($"--batch {batch} must be at least 1");
+        return batch;
+    }
+
+    /// <summary>The full path of the parsed <c>--out</c> directory, refused when it names an existing file.</summary>
+    public static string OutDirectory(ParseResult parse, Option<DirectoryInfo> option)
+    {
+        string dir = parse.GetValue(option)!.FullName;
+        if (File.Exists(dir)) throw new ArgumentException($"--out '{dir}' is a file");
+        return dir;
+    }
+
     /// <summary>An optional <c>--size N|HxW</c> option: the model input size (default: the trained size).</summary>
     public static Option<string?> SizeOption() => new("--size")
     {
