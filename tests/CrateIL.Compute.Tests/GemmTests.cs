@@ -199,17 +199,16 @@ public class GemmTests
     public void CpuKernelsOnEveryThreadCountAndBlockBoundary(string kernelName)
     {
         var kernel = KernelNamed(kernelName);
-        var schedule = GemmCpu.Schedule;
         try
         {
             foreach (var s in Enum.GetValues<TeamSchedule>())
             {
                 GemmCpu.Schedule = s;
                 try { RunEveryThreadCountAndBlockBoundary(kernel); }
-                catch (Exception e) { throw new Xunit.Sdk.XunitException($"schedule {s}: {e.Message}"); }
+                catch (Xunit.Sdk.XunitException e) { throw new Xunit.Sdk.XunitException($"schedule {s}: {e.Message}", e); }
             }
         }
-        finally { GemmCpu.Schedule = schedule; }
+        finally { GemmCpu.Schedule = null; }
     }
 
     private static void RunEveryThreadCountAndBlockBoundary(SgemmKernel kernel)

@@ -225,12 +225,8 @@ internal static unsafe class GemmCpu
         public readonly AlignedBuffer A = new(), B = new(), Tile = new(), Shared0 = new(), Shared1 = new(), Partial = new();
     }
 
-    /// <summary>
-    /// How team calls schedule a matrix: <see cref="TeamSchedule.Auto"/> chooses per call; the others force one
-    /// schedule where the shape allows it (tests run each; env CRATEIL_GEMM_SPLIT = shared | columns | rows | depth
-    /// for A/B measurements).
-    /// </summary>
-    internal static TeamSchedule Schedule { get; set; } = Environment.GetEnvironmentVariable("CRATEIL_GEMM_SPLIT")?.ToLowerInvariant() switch
+    /// <summary>The schedule named by env CRATEIL_GEMM_SPLIT = shared | columns | rows | depth (A/B measurements), else Auto.</summary>
+    private static readonly TeamSchedule EnvironmentSchedule = Environment.GetEnvironmentVariable("CRATEIL_GEMM_SPLIT")?.ToLowerInvariant() switch
     {
         "shared" => TeamSchedule.Shared,
         "columns" => TeamSchedule.Columns,
@@ -238,6 +234,19 @@ internal static unsafe class GemmCpu
         "depth" => TeamSchedule.Depth,
         _ => TeamSchedule.Auto,
     };
+
+    [ThreadStatic] private static TeamSchedule? t_schedule;
+
+    /// <summary>
+    /// How team calls made by the current thread schedule a matrix: <see cref="TeamSchedule.Auto"/> chooses per call;
+    /// the others force one schedule where the shape allows it. Per calling thread, so a test that forces a schedule
+    /// leaves the GEMMs of other tests running at the same time alone; null restores the process default.
+    /// </summary>
+    internal static TeamSchedule? Schedule
+    {
+        get => t_schedule ?? EnvironmentSchedule;
+        set => t_schedule = value;
+    }
 
     /// <summary>
     /// The schedule of one matrix on a team of <paramref name="members"/>. The private splits remove the barrier per
@@ -251,7 +260,7 @@ internal static unsafe class GemmCpu
     /// </summary>
     private static TeamSchedule ChooseSchedule(in Problem p, int members)
     {
-        var forced = Schedule;
+        var forced = t_schedule ?? EnvironmentSchedule;
         if (forced == TeamSchedule.Shared) return forced;
         var g = p.Args;
         var k = p.Kernel;
