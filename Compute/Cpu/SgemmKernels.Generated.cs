@@ -188,6 +188,183 @@ internal static unsafe partial class SgemmKernels
             }
             if (!full) SgemmTile.Merge(tile, NR, c, ldc, beta, mr, nr);
         }
+
+        /// <summary>
+        /// The same product with op(A) read in place: <paramref name="a"/> points at row 0 of 6 full rows of a row-major
+        /// matrix <paramref name="lda"/> floats apart (kc floats each), so a non-transposed A needs no packing. The rows are
+        /// reached from 2 base pointers at offsets 0, lda and 2·lda (a base-plus-index address per broadcast).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RunDirect(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float beta, int nr, float* tile)
+        {
+            Vector256<float> c00 = Vector256<float>.Zero, c01 = Vector256<float>.Zero, c10 = Vector256<float>.Zero, c11 = Vector256<float>.Zero, c20 = Vector256<float>.Zero, c21 = Vector256<float>.Zero, c30 = Vector256<float>.Zero, c31 = Vector256<float>.Zero, c40 = Vector256<float>.Zero, c41 = Vector256<float>.Zero, c50 = Vector256<float>.Zero, c51 = Vector256<float>.Zero;
+            bool full = nr == NR;
+            int mr = MR;
+            if (full && Sse.IsSupported)
+            {
+                Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 15);
+                Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 15);
+                Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 15);
+                Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 15);
+                Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 15);
+                Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 15);
+            }
+            nint l1 = (nint)(lda * sizeof(float)), l2 = 2 * l1;
+            byte* r0 = (byte*)(a + 0 * lda);
+            byte* r1 = (byte*)(a + 3 * lda);
+            int p = 0;
+            for (; p + 4 <= kc; p += 4)
+            {
+                {
+                    var b0 = Vector256.Load(b + 0);
+                    var b1 = Vector256.Load(b + 8);
+                    var a0 = Vector256.Create(*(float*)(r0 + 0));
+                    c00 = Fmadd256(a0, b0, c00);
+                    c01 = Fmadd256(a0, b1, c01);
+                    var a1 = Vector256.Create(*(float*)(r0 + l1 + 0));
+                    c10 = Fmadd256(a1, b0, c10);
+                    c11 = Fmadd256(a1, b1, c11);
+                    var a2 = Vector256.Create(*(float*)(r0 + l2 + 0));
+                    c20 = Fmadd256(a2, b0, c20);
+                    c21 = Fmadd256(a2, b1, c21);
+                    var a3 = Vector256.Create(*(float*)(r1 + 0));
+                    c30 = Fmadd256(a3, b0, c30);
+                    c31 = Fmadd256(a3, b1, c31);
+                    var a4 = Vector256.Create(*(float*)(r1 + l1 + 0));
+                    c40 = Fmadd256(a4, b0, c40);
+                    c41 = Fmadd256(a4, b1, c41);
+                    var a5 = Vector256.Create(*(float*)(r1 + l2 + 0));
+                    c50 = Fmadd256(a5, b0, c50);
+                    c51 = Fmadd256(a5, b1, c51);
+                }
+                {
+                    var b0 = Vector256.Load(b + 16);
+                    var b1 = Vector256.Load(b + 24);
+                    var a0 = Vector256.Create(*(float*)(r0 + 4));
+                    c00 = Fmadd256(a0, b0, c00);
+                    c01 = Fmadd256(a0, b1, c01);
+                    var a1 = Vector256.Create(*(float*)(r0 + l1 + 4));
+                    c10 = Fmadd256(a1, b0, c10);
+                    c11 = Fmadd256(a1, b1, c11);
+                    var a2 = Vector256.Create(*(float*)(r0 + l2 + 4));
+                    c20 = Fmadd256(a2, b0, c20);
+                    c21 = Fmadd256(a2, b1, c21);
+                    var a3 = Vector256.Create(*(float*)(r1 + 4));
+                    c30 = Fmadd256(a3, b0, c30);
+                    c31 = Fmadd256(a3, b1, c31);
+                    var a4 = Vector256.Create(*(float*)(r1 + l1 + 4));
+                    c40 = Fmadd256(a4, b0, c40);
+                    c41 = Fmadd256(a4, b1, c41);
+                    var a5 = Vector256.Create(*(float*)(r1 + l2 + 4));
+                    c50 = Fmadd256(a5, b0, c50);
+                    c51 = Fmadd256(a5, b1, c51);
+                }
+                {
+                    var b0 = Vector256.Load(b + 32);
+                    var b1 = Vector256.Load(b + 40);
+                    var a0 = Vector256.Create(*(float*)(r0 + 8));
+                    c00 = Fmadd256(a0, b0, c00);
+                    c01 = Fmadd256(a0, b1, c01);
+                    var a1 = Vector256.Create(*(float*)(r0 + l1 + 8));
+                    c10 = Fmadd256(a1, b0, c10);
+                    c11 = Fmadd256(a1, b1, c11);
+                    var a2 = Vector256.Create(*(float*)(r0 + l2 + 8));
+                    c20 = Fmadd256(a2, b0, c20);
+                    c21 = Fmadd256(a2, b1, c21);
+                    var a3 = Vector256.Create(*(float*)(r1 + 8));
+                    c30 = Fmadd256(a3, b0, c30);
+                    c31 = Fmadd256(a3, b1, c31);
+                    var a4 = Vector256.Create(*(float*)(r1 + l1 + 8));
+                    c40 = Fmadd256(a4, b0, c40);
+                    c41 = Fmadd256(a4, b1, c41);
+                    var a5 = Vector256.Create(*(float*)(r1 + l2 + 8));
+                    c50 = Fmadd256(a5, b0, c50);
+                    c51 = Fmadd256(a5, b1, c51);
+                }
+                {
+                    var b0 = Vector256.Load(b + 48);
+                    var b1 = Vector256.Load(b + 56);
+                    var a0 = Vector256.Create(*(float*)(r0 + 12));
+                    c00 = Fmadd256(a0, b0, c00);
+                    c01 = Fmadd256(a0, b1, c01);
+                    var a1 = Vector256.Create(*(float*)(r0 + l1 + 12));
+                    c10 = Fmadd256(a1, b0, c10);
+                    c11 = Fmadd256(a1, b1, c11);
+                    var a2 = Vector256.Create(*(float*)(r0 + l2 + 12));
+                    c20 = Fmadd256(a2, b0, c20);
+                    c21 = Fmadd256(a2, b1, c21);
+                    var a3 = Vector256.Create(*(float*)(r1 + 12));
+                    c30 = Fmadd256(a3, b0, c30);
+                    c31 = Fmadd256(a3, b1, c31);
+                    var a4 = Vector256.Create(*(float*)(r1 + l1 + 12));
+                    c40 = Fmadd256(a4, b0, c40);
+                    c41 = Fmadd256(a4, b1, c41);
+                    var a5 = Vector256.Create(*(float*)(r1 + l2 + 12));
+                    c50 = Fmadd256(a5, b0, c50);
+                    c51 = Fmadd256(a5, b1, c51);
+                }
+                r0 += 16; r1 += 16; b += 64;
+            }
+            for (; p < kc; p++)
+            {
+                var b0 = Vector256.Load(b + 0);
+                var b1 = Vector256.Load(b + 8);
+                var a0 = Vector256.Create(*(float*)(r0 + 0));
+                c00 = Fmadd256(a0, b0, c00);
+                c01 = Fmadd256(a0, b1, c01);
+                var a1 = Vector256.Create(*(float*)(r0 + l1 + 0));
+                c10 = Fmadd256(a1, b0, c10);
+                c11 = Fmadd256(a1, b1, c11);
+                var a2 = Vector256.Create(*(float*)(r0 + l2 + 0));
+                c20 = Fmadd256(a2, b0, c20);
+                c21 = Fmadd256(a2, b1, c21);
+                var a3 = Vector256.Create(*(float*)(r1 + 0));
+                c30 = Fmadd256(a3, b0, c30);
+                c31 = Fmadd256(a3, b1, c31);
+                var a4 = Vector256.Create(*(float*)(r1 + l1 + 0));
+                c40 = Fmadd256(a4, b0, c40);
+                c41 = Fmadd256(a4, b1, c41);
+                var a5 = Vector256.Create(*(float*)(r1 + l2 + 0));
+                c50 = Fmadd256(a5, b0, c50);
+                c51 = Fmadd256(a5, b1, c51);
+                r0 += 4; r1 += 4; b += 16;
+            }
+            var va = Vector256.Create(alpha);
+            float* dst = full ? c : tile;
+            long ld = full ? ldc : NR;
+            if (full && beta != 0f)
+            {
+                var vb = Vector256.Create(beta);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 0 * ld + 0), c00 * va), dst + 0 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 0 * ld + 8), c01 * va), dst + 0 * ld + 8);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 1 * ld + 0), c10 * va), dst + 1 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 1 * ld + 8), c11 * va), dst + 1 * ld + 8);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 2 * ld + 0), c20 * va), dst + 2 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 2 * ld + 8), c21 * va), dst + 2 * ld + 8);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 3 * ld + 0), c30 * va), dst + 3 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 3 * ld + 8), c31 * va), dst + 3 * ld + 8);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 4 * ld + 0), c40 * va), dst + 4 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 4 * ld + 8), c41 * va), dst + 4 * ld + 8);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 5 * ld + 0), c50 * va), dst + 5 * ld + 0);
+                Vector256.Store(Fmadd256(vb, Vector256.Load(dst + 5 * ld + 8), c51 * va), dst + 5 * ld + 8);
+            }
+            else
+            {
+                Vector256.Store(c00 * va, dst + 0 * ld + 0);
+                Vector256.Store(c01 * va, dst + 0 * ld + 8);
+                Vector256.Store(c10 * va, dst + 1 * ld + 0);
+                Vector256.Store(c11 * va, dst + 1 * ld + 8);
+                Vector256.Store(c20 * va, dst + 2 * ld + 0);
+                Vector256.Store(c21 * va, dst + 2 * ld + 8);
+                Vector256.Store(c30 * va, dst + 3 * ld + 0);
+                Vector256.Store(c31 * va, dst + 3 * ld + 8);
+                Vector256.Store(c40 * va, dst + 4 * ld + 0);
+                Vector256.Store(c41 * va, dst + 4 * ld + 8);
+                Vector256.Store(c50 * va, dst + 5 * ld + 0);
+                Vector256.Store(c51 * va, dst + 5 * ld + 8);
+            }
+            if (!full) SgemmTile.Merge(tile, NR, c, ldc, beta, mr, nr);
+        }
     }
 
     /// <summary>Vector512 12×32 micro-kernel (AVX-512): 24 accumulators of the 32 zmm registers.</summary>
@@ -346,6 +523,225 @@ internal static unsafe partial class SgemmKernels
                 c110 = Fmadd512(a11, b0, c110);
                 c111 = Fmadd512(a11, b1, c111);
                 a += 12; b += 32;
+            }
+            var va = Vector512.Create(alpha);
+            float* dst = full ? c : tile;
+            long ld = full ? ldc : NR;
+            if (full && beta != 0f)
+            {
+                var vb = Vector512.Create(beta);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 0 * ld + 0), c00 * va), dst + 0 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 0 * ld + 16), c01 * va), dst + 0 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 1 * ld + 0), c10 * va), dst + 1 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 1 * ld + 16), c11 * va), dst + 1 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 2 * ld + 0), c20 * va), dst + 2 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 2 * ld + 16), c21 * va), dst + 2 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 3 * ld + 0), c30 * va), dst + 3 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 3 * ld + 16), c31 * va), dst + 3 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 4 * ld + 0), c40 * va), dst + 4 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 4 * ld + 16), c41 * va), dst + 4 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 5 * ld + 0), c50 * va), dst + 5 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 5 * ld + 16), c51 * va), dst + 5 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 6 * ld + 0), c60 * va), dst + 6 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 6 * ld + 16), c61 * va), dst + 6 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 7 * ld + 0), c70 * va), dst + 7 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 7 * ld + 16), c71 * va), dst + 7 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 8 * ld + 0), c80 * va), dst + 8 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 8 * ld + 16), c81 * va), dst + 8 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 9 * ld + 0), c90 * va), dst + 9 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 9 * ld + 16), c91 * va), dst + 9 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 10 * ld + 0), c100 * va), dst + 10 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 10 * ld + 16), c101 * va), dst + 10 * ld + 16);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 11 * ld + 0), c110 * va), dst + 11 * ld + 0);
+                Vector512.Store(Fmadd512(vb, Vector512.Load(dst + 11 * ld + 16), c111 * va), dst + 11 * ld + 16);
+            }
+            else
+            {
+                Vector512.Store(c00 * va, dst + 0 * ld + 0);
+                Vector512.Store(c01 * va, dst + 0 * ld + 16);
+                Vector512.Store(c10 * va, dst + 1 * ld + 0);
+                Vector512.Store(c11 * va, dst + 1 * ld + 16);
+                Vector512.Store(c20 * va, dst + 2 * ld + 0);
+                Vector512.Store(c21 * va, dst + 2 * ld + 16);
+                Vector512.Store(c30 * va, dst + 3 * ld + 0);
+                Vector512.Store(c31 * va, dst + 3 * ld + 16);
+                Vector512.Store(c40 * va, dst + 4 * ld + 0);
+                Vector512.Store(c41 * va, dst + 4 * ld + 16);
+                Vector512.Store(c50 * va, dst + 5 * ld + 0);
+                Vector512.Store(c51 * va, dst + 5 * ld + 16);
+                Vector512.Store(c60 * va, dst + 6 * ld + 0);
+                Vector512.Store(c61 * va, dst + 6 * ld + 16);
+                Vector512.Store(c70 * va, dst + 7 * ld + 0);
+                Vector512.Store(c71 * va, dst + 7 * ld + 16);
+                Vector512.Store(c80 * va, dst + 8 * ld + 0);
+                Vector512.Store(c81 * va, dst + 8 * ld + 16);
+                Vector512.Store(c90 * va, dst + 9 * ld + 0);
+                Vector512.Store(c91 * va, dst + 9 * ld + 16);
+                Vector512.Store(c100 * va, dst + 10 * ld + 0);
+                Vector512.Store(c101 * va, dst + 10 * ld + 16);
+                Vector512.Store(c110 * va, dst + 11 * ld + 0);
+                Vector512.Store(c111 * va, dst + 11 * ld + 16);
+            }
+            if (!full) SgemmTile.Merge(tile, NR, c, ldc, beta, mr, nr);
+        }
+
+        /// <summary>
+        /// The same product with op(A) read in place: <paramref name="a"/> points at row 0 of 12 full rows of a row-major
+        /// matrix <paramref name="lda"/> floats apart (kc floats each), so a non-transposed A needs no packing. The rows are
+        /// reached from 4 base pointers at offsets 0, lda and 2·lda (a base-plus-index address per broadcast).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RunDirect(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float beta, int nr, float* tile)
+        {
+            Vector512<float> c00 = Vector512<float>.Zero, c01 = Vector512<float>.Zero, c10 = Vector512<float>.Zero, c11 = Vector512<float>.Zero, c20 = Vector512<float>.Zero, c21 = Vector512<float>.Zero, c30 = Vector512<float>.Zero, c31 = Vector512<float>.Zero, c40 = Vector512<float>.Zero, c41 = Vector512<float>.Zero, c50 = Vector512<float>.Zero, c51 = Vector512<float>.Zero, c60 = Vector512<float>.Zero, c61 = Vector512<float>.Zero, c70 = Vector512<float>.Zero, c71 = Vector512<float>.Zero, c80 = Vector512<float>.Zero, c81 = Vector512<float>.Zero, c90 = Vector512<float>.Zero, c91 = Vector512<float>.Zero, c100 = Vector512<float>.Zero, c101 = Vector512<float>.Zero, c110 = Vector512<float>.Zero, c111 = Vector512<float>.Zero;
+            bool full = nr == NR;
+            int mr = MR;
+            if (full && Sse.IsSupported)
+            {
+                Sse.Prefetch0(c + 0 * ldc); Sse.Prefetch0(c + 0 * ldc + 31);
+                Sse.Prefetch0(c + 1 * ldc); Sse.Prefetch0(c + 1 * ldc + 31);
+                Sse.Prefetch0(c + 2 * ldc); Sse.Prefetch0(c + 2 * ldc + 31);
+                Sse.Prefetch0(c + 3 * ldc); Sse.Prefetch0(c + 3 * ldc + 31);
+                Sse.Prefetch0(c + 4 * ldc); Sse.Prefetch0(c + 4 * ldc + 31);
+                Sse.Prefetch0(c + 5 * ldc); Sse.Prefetch0(c + 5 * ldc + 31);
+                Sse.Prefetch0(c + 6 * ldc); Sse.Prefetch0(c + 6 * ldc + 31);
+                Sse.Prefetch0(c + 7 * ldc); Sse.Prefetch0(c + 7 * ldc + 31);
+                Sse.Prefetch0(c + 8 * ldc); Sse.Prefetch0(c + 8 * ldc + 31);
+                Sse.Prefetch0(c + 9 * ldc); Sse.Prefetch0(c + 9 * ldc + 31);
+                Sse.Prefetch0(c + 10 * ldc); Sse.Prefetch0(c + 10 * ldc + 31);
+                Sse.Prefetch0(c + 11 * ldc); Sse.Prefetch0(c + 11 * ldc + 31);
+            }
+            nint l1 = (nint)(lda * sizeof(float)), l2 = 2 * l1;
+            byte* r0 = (byte*)(a + 0 * lda);
+            byte* r1 = (byte*)(a + 3 * lda);
+            byte* r2 = (byte*)(a + 6 * lda);
+            byte* r3 = (byte*)(a + 9 * lda);
+            int p = 0;
+            for (; p + 2 <= kc; p += 2)
+            {
+                {
+                    var b0 = Vector512.Load(b + 0);
+                    var b1 = Vector512.Load(b + 16);
+                    var a0 = Vector512.Create(*(float*)(r0 + 0));
+                    c00 = Fmadd512(a0, b0, c00);
+                    c01 = Fmadd512(a0, b1, c01);
+                    var a1 = Vector512.Create(*(float*)(r0 + l1 + 0));
+                    c10 = Fmadd512(a1, b0, c10);
+                    c11 = Fmadd512(a1, b1, c11);
+                    var a2 = Vector512.Create(*(float*)(r0 + l2 + 0));
+                    c20 = Fmadd512(a2, b0, c20);
+                    c21 = Fmadd512(a2, b1, c21);
+                    var a3 = Vector512.Create(*(float*)(r1 + 0));
+                    c30 = Fmadd512(a3, b0, c30);
+                    c31 = Fmadd512(a3, b1, c31);
+                    var a4 = Vector512.Create(*(float*)(r1 + l1 + 0));
+                    c40 = Fmadd512(a4, b0, c40);
+                    c41 = Fmadd512(a4, b1, c41);
+                    var a5 = Vector512.Create(*(float*)(r1 + l2 + 0));
+                    c50 = Fmadd512(a5, b0, c50);
+                    c51 = Fmadd512(a5, b1, c51);
+                    var a6 = Vector512.Create(*(float*)(r2 + 0));
+                    c60 = Fmadd512(a6, b0, c60);
+                    c61 = Fmadd512(a6, b1, c61);
+                    var a7 = Vector512.Create(*(float*)(r2 + l1 + 0));
+                    c70 = Fmadd512(a7, b0, c70);
+                    c71 = Fmadd512(a7, b1, c71);
+                    var a8 = Vector512.Create(*(float*)(r2 + l2 + 0));
+                    c80 = Fmadd512(a8, b0, c80);
+                    c81 = Fmadd512(a8, b1, c81);
+                    var a9 = Vector512.Create(*(float*)(r3 + 0));
+                    c90 = Fmadd512(a9, b0, c90);
+                    c91 = Fmadd512(a9, b1, c91);
+                    var a10 = Vector512.Create(*(float*)(r3 + l1 + 0));
+                    c100 = Fmadd512(a10, b0, c100);
+                    c101 = Fmadd512(a10, b1, c101);
+                    var a11 = Vector512.Create(*(float*)(r3 + l2 + 0));
+                    c110 = Fmadd512(a11, b0, c110);
+                    c111 = Fmadd512(a11, b1, c111);
+                }
+                {
+                    var b0 = Vector512.Load(b + 32);
+                    var b1 = Vector512.Load(b + 48);
+                    var a0 = Vector512.Create(*(float*)(r0 + 4));
+                    c00 = Fmadd512(a0, b0, c00);
+                    c01 = Fmadd512(a0, b1, c01);
+                    var a1 = Vector512.Create(*(float*)(r0 + l1 + 4));
+                    c10 = Fmadd512(a1, b0, c10);
+                    c11 = Fmadd512(a1, b1, c11);
+                    var a2 = Vector512.Create(*(float*)(r0 + l2 + 4));
+                    c20 = Fmadd512(a2, b0, c20);
+                    c21 = Fmadd512(a2, b1, c21);
+                    var a3 = Vector512.Create(*(float*)(r1 + 4));
+                    c30 = Fmadd512(a3, b0, c30);
+                    c31 = Fmadd512(a3, b1, c31);
+                    var a4 = Vector512.Create(*(float*)(r1 + l1 + 4));
+                    c40 = Fmadd512(a4, b0, c40);
+                    c41 = Fmadd512(a4, b1, c41);
+                    var a5 = Vector512.Create(*(float*)(r1 + l2 + 4));
+                    c50 = Fmadd512(a5, b0, c50);
+                    c51 = Fmadd512(a5, b1, c51);
+                    var a6 = Vector512.Create(*(float*)(r2 + 4));
+                    c60 = Fmadd512(a6, b0, c60);
+                    c61 = Fmadd512(a6, b1, c61);
+                    var a7 = Vector512.Create(*(float*)(r2 + l1 + 4));
+                    c70 = Fmadd512(a7, b0, c70);
+                    c71 = Fmadd512(a7, b1, c71);
+                    var a8 = Vector512.Create(*(float*)(r2 + l2 + 4));
+                    c80 = Fmadd512(a8, b0, c80);
+                    c81 = Fmadd512(a8, b1, c81);
+                    var a9 = Vector512.Create(*(float*)(r3 + 4));
+                    c90 = Fmadd512(a9, b0, c90);
+                    c91 = Fmadd512(a9, b1, c91);
+                    var a10 = Vector512.Create(*(float*)(r3 + l1 + 4));
+                    c100 = Fmadd512(a10, b0, c100);
+                    c101 = Fmadd512(a10, b1, c101);
+                    var a11 = Vector512.Create(*(float*)(r3 + l2 + 4));
+                    c110 = Fmadd512(a11, b0, c110);
+                    c111 = Fmadd512(a11, b1, c111);
+                }
+                r0 += 8; r1 += 8; r2 += 8; r3 += 8; b += 64;
+            }
+            for (; p < kc; p++)
+            {
+                var b0 = Vector512.Load(b + 0);
+                var b1 = Vector512.Load(b + 16);
+                var a0 = Vector512.Create(*(float*)(r0 + 0));
+                c00 = Fmadd512(a0, b0, c00);
+                c01 = Fmadd512(a0, b1, c01);
+                var a1 = Vector512.Create(*(float*)(r0 + l1 + 0));
+                c10 = Fmadd512(a1, b0, c10);
+                c11 = Fmadd512(a1, b1, c11);
+                var a2 = Vector512.Create(*(float*)(r0 + l2 + 0));
+                c20 = Fmadd512(a2, b0, c20);
+                c21 = Fmadd512(a2, b1, c21);
+                var a3 = Vector512.Create(*(float*)(r1 + 0));
+                c30 = Fmadd512(a3, b0, c30);
+                c31 = Fmadd512(a3, b1, c31);
+                var a4 = Vector512.Create(*(float*)(r1 + l1 + 0));
+                c40 = Fmadd512(a4, b0, c40);
+                c41 = Fmadd512(a4, b1, c41);
+                var a5 = Vector512.Create(*(float*)(r1 + l2 + 0));
+                c50 = Fmadd512(a5, b0, c50);
+                c51 = Fmadd512(a5, b1, c51);
+                var a6 = Vector512.Create(*(float*)(r2 + 0));
+                c60 = Fmadd512(a6, b0, c60);
+                c61 = Fmadd512(a6, b1, c61);
+                var a7 = Vector512.Create(*(float*)(r2 + l1 + 0));
+                c70 = Fmadd512(a7, b0, c70);
+                c71 = Fmadd512(a7, b1, c71);
+                var a8 = Vector512.Create(*(float*)(r2 + l2 + 0));
+                c80 = Fmadd512(a8, b0, c80);
+                c81 = Fmadd512(a8, b1, c81);
+                var a9 = Vector512.Create(*(float*)(r3 + 0));
+                c90 = Fmadd512(a9, b0, c90);
+                c91 = Fmadd512(a9, b1, c91);
+                var a10 = Vector512.Create(*(float*)(r3 + l1 + 0));
+                c100 = Fmadd512(a10, b0, c100);
+                c101 = Fmadd512(a10, b1, c101);
+                var a11 = Vector512.Create(*(float*)(r3 + l2 + 0));
+                c110 = Fmadd512(a11, b0, c110);
+                c111 = Fmadd512(a11, b1, c111);
+                r0 += 4; r1 += 4; r2 += 4; r3 += 4; b += 32;
             }
             var va = Vector512.Create(alpha);
             float* dst = full ? c : tile;

@@ -20,6 +20,8 @@ internal readonly unsafe struct SgemmKernel
     /// <summary>Columns of a packed B block (KC×NC, shared by all threads, meant for L3); a multiple of NR.</summary>
     public required int NC { get; init; }
     public required delegate*<int, float*, float*, float*, long, float, float, int, int, float*, void> Run { get; init; }
+    /// <summary>The same micro-tile with MR full rows of a row-major A read in place (kc, a, lda, b, c, ldc, α, β, nr, tile).</summary>
+    public required delegate*<int, float*, long, float*, float*, long, float, float, int, float*, void> RunDirect { get; init; }
 }
 
 internal static unsafe partial class SgemmKernels
@@ -38,13 +40,13 @@ internal static unsafe partial class SgemmKernels
     public static readonly SgemmKernel Avx2 = new()
     {
         Name = "vector256-6x16", VectorBits = 256, MR = V256x6x16.MR, NR = V256x6x16.NR, KC = Tuned("KC", 256), MC = Tuned("MC", 144), NC = Tuned("NC", 4096),
-        Run = &V256x6x16.Run,
+        Run = &V256x6x16.Run, RunDirect = &V256x6x16.RunDirect,
     };
 
     public static readonly SgemmKernel Avx512 = new()
     {
         Name = "vector512-12x32", VectorBits = 512, MR = V512x12x32.MR, NR = V512x12x32.NR, KC = Tuned("KC", 512), MC = Tuned("MC", 96), NC = Tuned("NC", 2048),
-        Run = &V512x12x32.Run,
+        Run = &V512x12x32.Run, RunDirect = &V512x12x32.RunDirect,
     };
 }
 

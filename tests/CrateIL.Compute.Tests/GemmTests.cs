@@ -192,7 +192,8 @@ public class GemmTests
     /// <summary>
     /// Every CPU micro-kernel (the portable Vector256 one even where AVX-512 exists) on 1, 2 and 3 threads, across
     /// block boundaries (KC, MC, NC), the team path, the batch-parallel path and its cooperative remainder, under
-    /// each team schedule (shared packed B; private column, row or depth parts; the automatic choice).
+    /// each team schedule (shared packed B; private column, row or depth parts; the automatic choice), with a row-major
+    /// op(A) packed and read in place.
     /// </summary>
     [Theory]
     [MemberData(nameof(CpuKernels))]
@@ -201,14 +202,19 @@ public class GemmTests
         var kernel = KernelNamed(kernelName);
         try
         {
-            foreach (var s in Enum.GetValues<TeamSchedule>())
-            {
-                GemmCpu.Schedule = s;
-                try { RunEveryThreadCountAndBlockBoundary(kernel); }
-                catch (Xunit.Sdk.XunitException e) { throw new Xunit.Sdk.XunitException($"schedule {s}: {e.Message}", e); }
-            }
+            foreach (bool direct in Bools)
+                foreach (var s in Enum.GetValues<TeamSchedule>())
+                {
+                    GemmCpu.Schedule = s;
+                    GemmCpu.DirectA = direct;
+                    try { RunEveryThreadCountAndBlockBoundary(kernel); }
+                    catch (Xunit.Sdk.XunitException e)
+                    {
+                        throw new Xunit.Sdk.XunitException($"schedule {s}, op(A) {(direct ? "read in place" : "packed")}: {e.Message}", e);
+                    }
+                }
         }
-        finally { GemmCpu.Schedule = null; }
+        finally { GemmCpu.Schedule = null; GemmCpu.DirectA = null; }
     }
 
     private static void RunEveryThreadCountAndBlockBoundary(SgemmKernel kernel)
