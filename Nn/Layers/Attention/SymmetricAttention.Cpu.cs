@@ -83,7 +83,7 @@ internal static unsafe class SymmetricAttentionCpu
     /// <summary>Per-thread scratch: packed operands of one (entry, head) and the tile buffers.</summary>
     private sealed class Workspace
     {
-        public readonly AlignedBuffer WA = new(), WBt = new(), WB = new(), OA = new(), OBt = new(), OB = new();
+        public readonly AlignedBuffer WBt = new(), WB = new(), OBt = new(), OB = new();
         public readonly AlignedBuffer S = new(), X = new(), Y = new(), G = new(), Pack = new(), Ragged = new(), Rows = new();
     }
 
@@ -135,14 +135,13 @@ internal static unsafe class SymmetricAttentionCpu
         for (int i = 0; i < n; i++) shift[i] = MathF.Sqrt(shift[i] * sMax);
 
         int nPad = RoundUp(n, T);
-        float* wA = ws.WA.Ensure((long)nPad * dh), wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure((long)n * RoundUp(dh, nr));
-        SgemmPack.A(w, ld, false, 0, n, 0, dh, mr, wA);
+        float* wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure((long)n * RoundUp(dh, nr));
         SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
         SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
         float* S = ws.S.Ensure((long)L * L), E = ws.X.Ensure((long)L * L), F = ws.Y.Ensure((long)L * L);
         float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
         float* z = ws.Rows.Ensure(n);
-        if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, wA, wBt, S, ragged, shift);
+        if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, w, ld, wBt, S, pack, ragged, shift);
         new Span<float>(z, n).Clear();
         for (int i = 0; i < n; i++) new Span<float>(o + i * ldo, dh).Clear();
 
@@ -154,14 +153,13 @@ internal static unsafe class SymmetricAttentionCpu
             {
                 j1 = TileEnd(j0, n);
                 int nj = j1 - j0;
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
+                TileGemmRows(kern, mi, nj, dh, w + i0 * ld, ld, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, pack, ragged);
                 bool diagonal = i0 == j0;
                 fixed (float* mu = shift)
                     for (int i = 0; i < mi; i++)
                         z[i0 + i] += ForwardRow(S + i * L, mu[i0 + i], mu + j0, E + i * L, diagonal ? null : F + i * L, z + j0, nj);
                 // O_I += E·w_J
-                SgemmPack.A(E, L, false, 0, mi, 0, nj, mr, pack);
-                TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, ragged);
+                TileGemmRows(kern, mi, dh, nj, E, L, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, pack, ragged);
                 if (diagonal) continue;
                 // O_J += Fᵀ·w_I
                 SgemmPack.A(F, L, true, 0, nj, 0, mi, mr, pack);
@@ -181,7 +179,7 @@ internal static unsafe class SymmetricAttentionCpu
     /// μ_i = max_j S_ij exactly (one more pass over the triangle of score tiles, row and column maxima): for peaked
     /// scores, where the bound √(s_i·s_max) could sit so far above a row's maximum that its normaliser underflows.
     /// </summary>
-    private static void ExactRowMax(in SgemmKernel kern, int n, int dh, float scale, float* wA, float* wBt, float* S, float* ragged, Span<float> max)
+    private static void ExactRowMax(in SgemmKernel kern, int n, int dh, float scale, float* w, long ld, float* wBt, float* S, float* pack, float* ragged, Span<float> max)
     {
         int L = TileLead, nr = kern.NR;
         max.Fill(float.NegativeInfinity);
@@ -193,7 +191,7 @@ internal static unsafe class SymmetricAttentionCpu
             {
                 j1 = TileEnd(j0, n);
                 int nj = j1 - j0;
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
+                TileGemmRows(kern, mi, nj, dh, w + i0 * ld, ld, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, pack, ragged);
                 for (int i = 0; i < mi; i++)
                 {
                     var row = new ReadOnlySpan<float>(S + i * L, nj);
@@ -217,12 +215,10 @@ internal static unsafe class SymmetricAttentionCpu
 
         int nPad = RoundUp(n, T);
         long bLen = (long)n * RoundUp(dh, nr);
-        float* wA = ws.WA.Ensure((long)nPad * dh), wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure(bLen);
-        float* oA = ws.OA.Ensure((long)nPad * dh), oBt = ws.OBt.Ensure((long)nPad * dh), oB = ws.OB.Ensure(bLen);
-        SgemmPack.A(w, ld, false, 0, n, 0, dh, mr, wA);
+        float* wBt = ws.WBt.Ensure((long)nPad * dh), wB = ws.WB.Ensure(bLen);
+        float* oBt = ws.OBt.Ensure((long)nPad * dh), oB = ws.OB.Ensure(bLen);
         SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
         SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
-        SgemmPack.A(dO, ldg, false, 0, n, 0, dh, mr, oA);
         SgemmPack.B(dO, ldg, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, oBt);
         SgemmPack.B(dO, ldg, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, oB);
         float* S = ws.S.Ensure((long)L * L), A = ws.X.Ensure((long)L * L), B = ws.Y.Ensure((long)L * L), G = ws.G.Ensure((long)L * L);
@@ -243,10 +239,10 @@ internal static unsafe class SymmetricAttentionCpu
                 j1 = TileEnd(j0, n);
                 int nj = j1 - j0;
                 bool diagonal = i0 == j0;
-                TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, ragged);
+                TileGemmRows(kern, mi, nj, dh, w + i0 * ld, ld, wBt + (long)j0 * dh, (long)dh * nr, scale, 0f, S, L, pack, ragged);
                 // A = dP_IJ = dO_I·w_Jᵀ ; B = dP_JIᵀ = w_I·dO_Jᵀ
-                TileGemm(kern, mi, nj, dh, oA + (long)i0 * dh, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, L, ragged);
-                if (!diagonal) TileGemm(kern, mi, nj, dh, wA + (long)i0 * dh, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, L, ragged);
+                TileGemmRows(kern, mi, nj, dh, dO + i0 * ldg, ldg, wBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, A, L, pack, ragged);
+                if (!diagonal) TileGemmRows(kern, mi, nj, dh, w + i0 * ld, ld, oBt + (long)j0 * dh, (long)dh * nr, 1f, 0f, B, L, pack, ragged);
                 // S ← P_IJ and G ← scale·(dS_IJ + dS_JIᵀ) with dS_IJ = P_IJ ⊙ (dP_IJ − D_I), dS_JIᵀ = P_JIᵀ ⊙ (dP_JIᵀ − D_J);
                 // off the diagonal B ← P_JIᵀ. One fused pass per row (A is not needed afterwards).
                 fixed (float* mu = shift, rz = invZ)
@@ -258,8 +254,7 @@ internal static unsafe class SymmetricAttentionCpu
                 if (diagonal)
                 {
                     // dw_I += G·w_I + Gᵀ·w_I + P_IIᵀ·dO_I
-                    SgemmPack.A(G, L, false, 0, mi, 0, mi, mr, pack);
-                    TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
+                    TileGemmRows(kern, mi, dh, mi, G, L, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, pack, ragged);
                     SgemmPack.A(G, L, true, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
                     SgemmPack.A(S, L, true, 0, mi, 0, mi, mr, pack);
@@ -268,10 +263,8 @@ internal static unsafe class SymmetricAttentionCpu
                 }
                 float* dwI = dw + i0 * ldw, dwJ = dw + j0 * ldw;
                 // dw_I += G·w_J + P_JIᵀ·dO_J  (B holds P_JIᵀ, rows i over tokens j: exactly (P_JI)ᵀ)
-                SgemmPack.A(G, L, false, 0, mi, 0, nj, mr, pack);
-                TileGemm(kern, mi, dh, nj, pack, wB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
-                SgemmPack.A(B, L, false, 0, mi, 0, nj, mr, pack);
-                TileGemm(kern, mi, dh, nj, pack, oB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, ragged);
+                TileGemmRows(kern, mi, dh, nj, G, L, wB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, pack, ragged);
+                TileGemmRows(kern, mi, dh, nj, B, L, oB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, pack, ragged);
                 // dw_J += Gᵀ·w_I + P_IJᵀ·dO_I
                 SgemmPack.A(G, L, true, 0, nj, 0, mi, mr, pack);
                 TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
@@ -373,6 +366,28 @@ internal static unsafe class SymmetricAttentionCpu
             int cols = Math.Min(nr, n - jr);
             for (int ir = 0; ir < m; ir += mr)
                 run(kc, a + (long)ir * kc, bPanel, c + ir * ldc + jr, ldc, alpha, beta, Math.Min(mr, m - ir), cols, ragged);
+        }
+    }
+
+    /// <summary>
+    /// The same with a row-major A (<paramref name="lda"/>) read in place by the micro-kernel (a tile in cache needs no
+    /// packing); only a last ragged row panel is packed, into <paramref name="pack"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TileGemmRows(in SgemmKernel kern, int m, int n, int kc, float* a, long lda, float* b, long bPanelStride,
+        float alpha, float beta, float* c, long ldc, float* pack, float* ragged)
+    {
+        int mr = kern.MR, nr = kern.NR, full = m / mr * mr;
+        if (full < m) SgemmPack.A(a, lda, false, full, m - full, 0, kc, mr, pack);
+        var run = kern.Run;
+        var direct = kern.RunDirect;
+        for (int jr = 0; jr < n; jr += nr)
+        {
+            float* bPanel = b + jr / nr * bPanelStride;
+            int cols = Math.Min(nr, n - jr);
+            for (int ir = 0; ir < full; ir += mr)
+                direct(kc, a + ir * lda, lda, bPanel, c + ir * ldc + jr, ldc, alpha, beta, cols, ragged);
+            if (full < m) run(kc, pack, bPanel, c + full * ldc + jr, ldc, alpha, beta, m - full, cols, ragged);
         }
     }
 
