@@ -250,13 +250,12 @@ internal static unsafe class SymmetricAttentionCpu
                         BackwardRow(S + i * L, A + i * L, diagonal ? null : B + i * L, G + i * L, mu[i0 + i], rz[i0 + i], dd[i0 + i],
                             mu + j0, rz + j0, dd + j0, scale, nj);
                 // Now S = P_IJ, B = P_JIᵀ (off the diagonal), G = scale·(dS_IJ + dS_JIᵀ), and on the diagonal G is
-                // only scale·dS_II, so its symmetric part is applied through both G and Gᵀ below.
+                // only scale·dS_II: its symmetric part G + Gᵀ is formed in place below.
                 if (diagonal)
                 {
-                    // dw_I += G·w_I + Gᵀ·w_I + P_IIᵀ·dO_I
+                    // dw_I += (G + Gᵀ)·w_I + P_IIᵀ·dO_I, the symmetric part formed in cache (one tile product instead of two)
+                    SymmetriseInPlace(G, L, mi);
                     TileGemmRows(kern, mi, dh, mi, G, L, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, pack, ragged);
-                    SgemmPack.A(G, L, true, 0, mi, 0, mi, mr, pack);
-                    TileGemm(kern, mi, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
                     SgemmPack.A(S, L, true, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
                     continue;
@@ -347,6 +346,22 @@ internal static unsafe class SymmetricAttentionCpu
                 b[j] = q;
             }
             g[j] = ds * scale;
+        }
+    }
+
+    /// <summary>G ← G + Gᵀ for a square m×m tile (leading dimension <paramref name="ld"/>).</summary>
+    private static void SymmetriseInPlace(float* g, int ld, int m)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* row = g + (long)i * ld;
+            row[i] *= 2f;
+            for (int j = i + 1; j < m; j++)
+            {
+                float v = row[j] + g[(long)j * ld + i];
+                row[j] = v;
+                g[(long)j * ld + i] = v;
+            }
         }
     }
 
