@@ -54,6 +54,34 @@ internal static class FloatExp
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), y, x);   // NaN in, NaN out
     }
 
+    /// <summary>
+    /// e^x for softmax arguments (shifted scores, x ≤ 0 up to rounding): bit-identical to <see cref="Exp(Vector256{float})"/>
+    /// for every x ≤ 88.37 and NaN, +∞ above (where <see cref="Exp(Vector256{float})"/> is still finite up to
+    /// <see cref="Max"/>). With 2^n built in one step (n ≤ 127) and no overflow select it is 6 of 26 vector operations
+    /// shorter: the attention tiles take two exponentials per score, about a tenth of the fused MSSA block's time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ExpNonPositive(Vector256<float> x)
+    {
+        var clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(Min)), Vector256.Create(Max));
+        var n = Vector256.Round(clamped * Vector256.Create(Log2E));
+        var r = Fmadd(n, Vector256.Create(-Ln2Hi), clamped);
+        r = Fmadd(n, Vector256.Create(-Ln2Lo), r);
+        var p = Fmadd(Vector256.Create(P0), r, Vector256.Create(P1));
+        p = Fmadd(p, r, Vector256.Create(P2));
+        p = Fmadd(p, r, Vector256.Create(P3));
+        p = Fmadd(p, r, Vector256.Create(P4));
+        p = Fmadd(p, r, Vector256.Create(P5));
+        p = Fmadd(p * r, r, r) + Vector256<float>.One;
+        // Scaling by 2^n is exact here (normal results), so one multiply rounds exactly as Exp's two do.
+        var y = p * ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
+        y = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Min)), Vector256<float>.Zero, y);
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x), y, x);   // NaN in, NaN out
+    }
+
+    /// <summary>The same for one value (row tails), lane-identical to <see cref="ExpNonPositive(Vector256{float})"/>.</summary>
+    public static float ExpNonPositive(float x) => ExpNonPositive(Vector256.Create(x)).ToScalar();
+
     /// <summary>The same for one value (row tails), lane-identical to <see cref="Exp(Vector256{float})"/>.</summary>
     public static float Exp(float x) => Exp(Vector256.Create(x)).ToScalar();
 }

@@ -44,4 +44,24 @@ public class FloatExpTests
         Assert.True(float.IsNaN(FloatExp.Exp(float.NaN)));
         Assert.True(float.IsFinite(FloatExp.Exp(FloatExp.Max)));
     }
+
+    /// <summary>
+    /// The softmax variant is bit-identical to <see cref="FloatExp.Exp(float)"/> from below the flush threshold up to
+    /// 88.37 (a dense sweep of the shifted-score range [−90, 1] and every exponent of both signs), NaN stays NaN, and
+    /// above that it returns +∞.
+    /// </summary>
+    [Fact]
+    public void NonPositiveVariantIsBitIdenticalWhereDefined()
+    {
+        var rng = new Random(12);
+        void Same(float x) => Assert.True(
+            BitConverter.SingleToInt32Bits(FloatExp.ExpNonPositive(x)) == BitConverter.SingleToInt32Bits(FloatExp.Exp(x)),
+            $"x = {x:R}: {FloatExp.ExpNonPositive(x):R} vs {FloatExp.Exp(x):R}");
+        for (int i = 0; i < 300_000; i++) Same(-90f + 91f * rng.NextSingle());
+        for (int i = 0; i < 100_000; i++) Same(-100f + 188.37f * rng.NextSingle());
+        for (int e = -40; e <= 6; e++) { Same(MathF.ScaleB(1f, e)); Same(-MathF.ScaleB(1f, e)); }
+        Same(0f); Same(-0f); Same(FloatExp.Min); Same(88.37f); Same(float.NegativeInfinity);
+        Assert.True(float.IsNaN(FloatExp.ExpNonPositive(float.NaN)));
+        Assert.Equal(float.PositiveInfinity, FloatExp.ExpNonPositive(89f));
+    }
 }

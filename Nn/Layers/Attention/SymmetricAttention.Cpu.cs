@@ -286,22 +286,22 @@ internal static unsafe class SymmetricAttentionCpu
         for (; j + 8 <= n; j += 8)
         {
             var sv = Vector256.Load(s + j);
-            var ev = FloatExp.Exp(sv - vShift);
+            var ev = FloatExp.ExpNonPositive(sv - vShift);
             Vector256.Store(ev, e + j);
             acc += ev;
             if (f is null) continue;
-            var fv = FloatExp.Exp(sv - Vector256.Load(shiftJ + j));
+            var fv = FloatExp.ExpNonPositive(sv - Vector256.Load(shiftJ + j));
             Vector256.Store(fv, f + j);
             Vector256.Store(Vector256.Load(zJ + j) + fv, zJ + j);
         }
         float sum = Vector256.Sum(acc);
         for (; j < n; j++)
         {
-            float ev = FloatExp.Exp(s[j] - shiftI);
+            float ev = FloatExp.ExpNonPositive(s[j] - shiftI);
             e[j] = ev;
             sum += ev;
             if (f is null) continue;
-            float fv = FloatExp.Exp(s[j] - shiftJ[j]);
+            float fv = FloatExp.ExpNonPositive(s[j] - shiftJ[j]);
             f[j] = fv;
             zJ[j] += fv;
         }
@@ -322,12 +322,12 @@ internal static unsafe class SymmetricAttentionCpu
         for (; j + 8 <= n; j += 8)
         {
             var sv = Vector256.Load(s + j);
-            var p = FloatExp.Exp(sv - vShift) * vInvZ;
+            var p = FloatExp.ExpNonPositive(sv - vShift) * vInvZ;
             var ds = (Vector256.Load(a + j) - vD) * p;
             Vector256.Store(p, s + j);
             if (b is not null)
             {
-                var q = FloatExp.Exp(sv - Vector256.Load(shiftJ + j)) * Vector256.Load(invZJ + j);
+                var q = FloatExp.ExpNonPositive(sv - Vector256.Load(shiftJ + j)) * Vector256.Load(invZJ + j);
                 ds += (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
                 Vector256.Store(q, b + j);
             }
@@ -336,12 +336,12 @@ internal static unsafe class SymmetricAttentionCpu
         for (; j < n; j++)
         {
             float sv = s[j];
-            float p = FloatExp.Exp(sv - shiftI) * invZI;
+            float p = FloatExp.ExpNonPositive(sv - shiftI) * invZI;
             float ds = (a[j] - dI) * p;
             s[j] = p;
             if (b is not null)
             {
-                float q = FloatExp.Exp(sv - shiftJ[j]) * invZJ[j];
+                float q = FloatExp.ExpNonPositive(sv - shiftJ[j]) * invZJ[j];
                 ds += (b[j] - dJ[j]) * q;
                 b[j] = q;
             }
