@@ -1,4 +1,8 @@
+using CrateIL.Compute.Devices;
 using CrateIL.Crate.Data;
+using CrateIL.Crate.Models;
+using CrateIL.Nn.Losses;
+using CrateIL.Nn.Optim;
 using CrateIL.Crate.Training;
 using Xunit;
 
@@ -148,5 +152,51 @@ public class LeanStepTests
             if (Interlocked.Increment(ref _loaded) == loads) cancel.Cancel();
             return inner.Load(index, destination, ref random);
         }
+    }
+
+    /// <summary>
+    /// After warm-up, a whole CPU training step (forward, loss, backward, AdamW, zeroing) and an inference forward
+    /// allocate nothing on the calling thread, on one thread and on two (rows × width large enough that LayerNorm's
+    /// backward splits rows and sums per-range dγ/dβ partials: its scratch was a pooled tensor whose wrapper cost
+    /// 144 bytes per call).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SteadyStateStepsAllocateNothing(int threads)
+    {
+        var config = new CrateConfig
+        {
+            ImageHeight = 32, ImageWidth = 32, PatchSize = 4, Channels = 3, Classes = 10, Dim = 64, Depth = 2, Heads = 2,
+        };
+        const int batch = 8;
+        using var device = CpuDevice.Create(threads);
+        using var model = new CrateModel(config, device, seed: 1);
+        using var optimizer = new AdamW(model.Parameters, learningRate: 1e-4, weightDecay: 0.05);
+        using var loss = new SoftmaxCrossEntropyLoss();
+        using var lossValue = device.Allocate(1);
+        using var images = device.FromHost(Testing.TestData.Uniform(3, batch * 3 * 32 * 32), batch, 3, 32, 32);
+        using var dLogits = device.Allocate(batch, config.Classes);
+        int[] labels = [0, 1, 2, 3, 4, 5, 6, 7];
+        void TrainStep()
+        {
+            var logits = model.Forward(images);
+            loss.Forward(logits, labels, lossValue);
+            loss.Backward(dLogits);
+            model.Backward(dLogits);
+            optimizer.Step();
+            model.Parameters.ZeroGrads();
+        }
+        model.Training = true;
+        for (int i = 0; i < 3; i++) TrainStep();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) TrainStep();
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+
+        model.Training = false;
+        for (int i = 0; i < 3; i++) model.Forward(images);
+        before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 3; i++) model.Forward(images);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }

@@ -7,7 +7,7 @@ namespace CrateIL.Compute.Ops;
 
 /// <summary>
 /// LayerNorm on the CPU: fused Vector256 row passes, rows split across threads. dγ/dβ are summed per contiguous
-/// row range into a pooled scratch tensor and then added in range order, so results do not depend on scheduling.
+/// row range into a per-thread scratch buffer and then added in range order, so results do not depend on scheduling.
 /// </summary>
 internal static unsafe class LayerNormCpu
 {
@@ -40,21 +40,29 @@ internal static unsafe class LayerNormCpu
         }
     }
 
+    [ThreadStatic] private static AlignedBuffer? t_scratch;
+
     public static void Backward(CpuDevice device, Tensor dy, Tensor x, Tensor? gamma, Tensor mean, Tensor rstd,
         Tensor dx, Tensor? dGamma, Tensor? dBeta, int rows, int cols)
     {
         int chunks = RowMath.ChunkCount(device, rows, cols);
         bool needScratch = chunks > 1 && (dGamma is not null || dBeta is not null);
-        // Per range: [dγ partial | dβ partial]. Rented from the device pool, so steady-state calls allocate nothing.
-        using var scratch = needScratch ? device.Zeros(chunks, 2, cols) : null;
+        // Per range: [dγ partial | dβ partial], in the calling thread's own buffer, so steady-state calls allocate
+        // nothing (a pooled tensor still allocated its 144-byte wrapper: two per layer in every training step).
+        float* scratch = null;
+        if (needScratch)
+        {
+            long len = (long)chunks * 2 * cols;
+            scratch = (t_scratch ??= new AlignedBuffer()).Ensure(len);
+            new Span<float>(scratch, checked((int)len)).Clear();
+        }
         RowMath.ForChunks(device, rows, chunks, new BackwardKernel(dy.HostPointer, x.HostPointer, dx.HostPointer,
-            gamma is null ? null : gamma.HostPointer, mean.HostPointer, rstd.HostPointer,
-            scratch is null ? null : scratch.HostPointer,
+            gamma is null ? null : gamma.HostPointer, mean.HostPointer, rstd.HostPointer, scratch,
             dGamma is null ? null : dGamma.HostPointer, dBeta is null ? null : dBeta.HostPointer, cols));
         if (scratch is null) return;
         for (int c = 0; c < chunks; c++)
         {
-            float* part = scratch.HostPointer + (long)c * 2 * cols;
+            float* part = scratch + (long)c * 2 * cols;
             if (dGamma is not null)
             {
                 var d = new Span<float>(dGamma.HostPointer, cols);
