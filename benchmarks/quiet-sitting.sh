@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quiet sitting (issue 10): every figure of the RESULTS section "Issue 10, session 15". Build first:
+# Quiet sitting (issue 10): every figure of the RESULTS sections "Issue 10, session 15/16". Build first:
 #   dotnet build cli -c Release
 # Run with nothing else on the machine; peers need /usr/bin/python3 with torch and libopenblas0-openmp.
 # "AVX2 path" = DOTNET_EnableAVX512=0: the JIT uses no AVX-512 at all (GEMM picks vector256-6x16, TensorPrimitives and
@@ -15,9 +15,11 @@ S="${*:-gemm mssa infer train ista crf peers}"
 has() { [[ " $S " == *" $1 "* ]]; }
 if has gemm; then
   for sz in "1024 1024 1024" "197 384 384" "785 384 384" "2080 192 192" "192 192 2080"; do set -- $sz
-    for mode in shared auto; do step env $A2 CRATEIL_GEMM_SPLIT=$mode $C bench gemm --m $1 --n $2 --k $3 --threads 2; done
+    for mode in shared auto; do step env $A2 CRATEIL_GEMM_SPLIT=$mode CRATEIL_GEMM_DIRECT_A=0 $C bench gemm --m $1 --n $2 --k $3 --threads 2; done
+    step env $A2 $C bench gemm --m $1 --n $2 --k $3 --threads 2   # op(A) read in place (session 16)
   done
-  for mode in shared auto; do step env CRATEIL_GEMM_SPLIT=$mode $C bench gemm --threads 2; done
+  for mode in shared auto; do step env CRATEIL_GEMM_SPLIT=$mode CRATEIL_GEMM_DIRECT_A=0 $C bench gemm --threads 2; done
+  step $C bench gemm --threads 2
 fi
 if has mssa; then
   step env $A2 $C bench mssa --threads 2 --attention both --iters 30
