@@ -53,6 +53,52 @@ public class GemmBenchmarks
 }
 
 /// <summary>
+/// The CPU SGEMM at the shapes of a ViT's Linears (x·Wᵀ: op(A) row-major, op(B) = Wᵀ) with op(A) packed or read in
+/// place by the micro-kernel (<c>GemmCpu.DirectA</c>): 197×384×384 is a CRATE-T/16 Linear at batch 1, 785×384×384 the
+/// same at 448², 2080×192×192 the CI model's at batch 32.
+/// Run: dotnet run -c Release --project benchmarks -- --filter '*GemmShape*' '*FmaPeak*' --job short
+/// </summary>
+[Config(typeof(GflopsConfig))]
+public class GemmShapeBenchmarks
+{
+    private CpuDevice _device = null!;
+    private Tensor _x = null!, _w = null!, _y = null!;
+    private int _m, _n, _k;
+
+    [Params("197x384x384", "785x384x384", "2080x192x192")] public string Shape = "197x384x384";
+    [Params(true, false)] public bool InPlaceA;
+    [Params(1, 2)] public int Threads;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var dims = Shape.Split('x').Select(int.Parse).ToArray();
+        (_m, _n, _k) = (dims[0], dims[1], dims[2]);
+        _device = CpuDevice.Create(Threads);
+        var r = new Random(1);
+        float[] Data(int len) { var x = new float[len]; for (int i = 0; i < x.Length; i++) x[i] = (float)(r.NextDouble() * 2 - 1); return x; }
+        _x = _device.FromHost(Data(_m * _k), _m, _k);
+        _w = _device.FromHost(Data(_n * _k), _n, _k);
+        _y = _device.Zeros(_m, _n);
+        GemmCpu.DirectA = InPlaceA;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        GemmCpu.DirectA = null;
+        _x.Dispose(); _w.Dispose(); _y.Dispose();
+        _device.Dispose();
+    }
+
+    [Benchmark]
+    public void Linear() => Gemm.MatMul(_x, _w, _y, transB: true);
+
+    /// <summary>Flops of one call, for the GFLOP/s column (from the parameter alone: the column does not run the setup).</summary>
+    public double Flops => Shape.Split('x').Select(double.Parse).Aggregate(2.0, (f, d) => f * d);
+}
+
+/// <summary>
 /// The FMA peak: 12 independent fused multiply-add chains per thread with the vector width of the GEMM kernel,
 /// on all threads at once (the ceiling a GEMM can reach on the same threads).
 /// </summary>
