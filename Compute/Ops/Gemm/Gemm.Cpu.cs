@@ -268,7 +268,6 @@ internal static unsafe class GemmCpu
 
     private static readonly bool EnvironmentDirectA = Environment.GetEnvironmentVariable("CRATEIL_GEMM_DIRECT_A") != "0";
 
-
     /// <summary>
     /// How team calls made by the current thread schedule a matrix: <see cref="TeamSchedule.Auto"/> chooses per call;
     /// the others force one schedule where the shape allows it. Per calling thread, so a test that forces a schedule

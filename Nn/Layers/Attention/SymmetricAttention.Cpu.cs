@@ -28,8 +28,10 @@ namespace CrateIL.Nn.Layers;
 /// dw_I += G·w_J + P_JIᵀ·dO_J, dw_J += Gᵀ·w_I + P_IJᵀ·dO_I: 3.5 tile-GEMMs per position against the materialised
 /// path's 3 plus its N×N passes (softmax backward, symmetrisation).
 /// </para>
-/// All operands are packed once per (entry, head) into the SGEMM micro-kernels' panel layouts, so every tile
-/// product is a run of register-blocked micro-kernel calls; scratch lives per thread and is reused.
+/// The B-side operands (wᵀ, w, dOᵀ, dO) are packed once per (entry, head) into the SGEMM micro-kernels' panel layouts;
+/// the A side — rows of w and dO, and the E, G and P tiles in cache — is read in place (<c>RunDirect</c>), only the
+/// transposed tiles (Fᵀ, Gᵀ, Pᵀ) are packed. Every tile product is a run of register-blocked micro-kernel calls;
+/// scratch lives per thread and is reused.
 /// </summary>
 internal static unsafe class SymmetricAttentionCpu
 {
