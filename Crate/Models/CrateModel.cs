@@ -49,7 +49,8 @@ public sealed partial class CrateModel : IDisposable
         try
         {
             (_patch, _positions, _layers, _head) = Register(Parameters, config);
-            _embDropout = new Nn.Layers.Dropout(config.EmbDropout, unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1)) { Training = false };
+            _embDropout = new Nn.Layers.Dropout(config.EmbDropout, unchecked((ulong)seed * 0x9E3779B97F4A7C15UL + 1));
+            Training = false;
             if (Parameters.Count != config.ParameterCount())
                 throw new InvalidOperationException($"{What}: registered {Parameters.Count} parameters but the configuration counts {config.ParameterCount()}");
             Parameters.Build(device, seed);
@@ -97,11 +98,20 @@ public sealed partial class CrateModel : IDisposable
     /// <summary>All parameters and gradients (contiguous; official names).</summary>
     public ParameterStore Parameters { get; }
 
-    /// <summary>Training mode enables embedding dropout (the only dropout the model has). Off by default.</summary>
+    /// <summary>
+    /// Training mode enables embedding dropout (the only dropout the model has). Off by default, and off the ISTA
+    /// blocks take the inference form (<see cref="IstaWorkspace.ForInference"/>: the folded dictionary, kept while it
+    /// is unchanged); a backward pass stays correct either way.
+    /// </summary>
     public bool Training
     {
         get => _embDropout.Training;
-        set => _embDropout.Training = value;
+        set
+        {
+            _embDropout.Training = value;
+            foreach (var layer in _layers)
+                if (layer.Ista is not null) layer.Ista.ForInference = !value;
+        }
     }
 
     /// <summary>

@@ -47,6 +47,9 @@ public sealed class IstaBlock : IDisposable
     /// <summary>The evaluation form of the ISTA step (<see cref="IstaForm.Auto"/> unless forced).</summary>
     public IstaForm Form { get; set; } = IstaForm.Auto;
 
+    /// <summary>No backward pass is expected: see <see cref="IstaWorkspace.ForInference"/>.</summary>
+    public bool ForInference { get; set; }
+
     /// <summary>The form the last forward pass used (<see cref="IstaForm.Auto"/> before the first).</summary>
     public IstaForm LastForm => _workspace?.LastForm ?? IstaForm.Auto;
 
@@ -76,6 +79,7 @@ public sealed class IstaBlock : IDisposable
         int rows = checked((int)(x.Length / Dim));
         Prepare(x.Device, x.Shape, rows);
         _workspace!.Form = Form;
+        _workspace.ForInference = ForInference;
         LayerNorm.Forward(x, NormWeight.Value, NormBias.Value, _z!, _mean, _rstd);
         Ista.Run(_z!, w, y, _workspace, rows, Dim, Eta, Lambda, Threshold);
         _input = x;
