@@ -29,25 +29,35 @@ internal static class FloatExp
     private static Vector256<float> Fmadd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
         Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
-    /// <summary>e^x lane by lane.</summary>
+    /// <summary>
+    /// The shared core: x clamped to [Min, Max], x = n·ln2 + r, and p = e^r by the polynomial (so e^x = p·2^n). Both
+    /// variants below differ only in how they build 2^n and which out-of-range selects they need.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
+    private static Vector256<float> Reduce(Vector256<float> x, out Vector256<int> n)
     {
         var clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(Min)), Vector256.Create(Max));
-        var n = Vector256.Round(clamped * Vector256.Create(Log2E));
-        var r = Fmadd(n, Vector256.Create(-Ln2Hi), clamped);
-        r = Fmadd(n, Vector256.Create(-Ln2Lo), r);
+        var nf = Vector256.Round(clamped * Vector256.Create(Log2E));
+        var r = Fmadd(nf, Vector256.Create(-Ln2Hi), clamped);
+        r = Fmadd(nf, Vector256.Create(-Ln2Lo), r);
         var p = Fmadd(Vector256.Create(P0), r, Vector256.Create(P1));
         p = Fmadd(p, r, Vector256.Create(P2));
         p = Fmadd(p, r, Vector256.Create(P3));
         p = Fmadd(p, r, Vector256.Create(P4));
         p = Fmadd(p, r, Vector256.Create(P5));
-        p = Fmadd(p * r, r, r) + Vector256<float>.One;
+        n = Vector256.ConvertToInt32(nf);
+        return Fmadd(p * r, r, r) + Vector256<float>.One;
+    }
+
+    /// <summary>e^x lane by lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        var p = Reduce(x, out var n);
         // 2^n for n in [−126, 128]: n = 128 (x near Max) is built as 2·2^127 so the exponent field never overflows.
-        var ni = Vector256.ConvertToInt32(n);
-        var half = ni >> 1;
+        var half = n >> 1;
         var scaleA = ((half + Vector256.Create(127)) << 23).AsSingle();
-        var scaleB = ((ni - half + Vector256.Create(127)) << 23).AsSingle();
+        var scaleB = ((n - half + Vector256.Create(127)) << 23).AsSingle();
         var y = p * scaleA * scaleB;
         y = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Min)), Vector256<float>.Zero, y);
         y = Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256.Create(Max)), Vector256.Create(float.PositiveInfinity), y);
@@ -63,18 +73,9 @@ internal static class FloatExp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ExpNonPositive(Vector256<float> x)
     {
-        var clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(Min)), Vector256.Create(Max));
-        var n = Vector256.Round(clamped * Vector256.Create(Log2E));
-        var r = Fmadd(n, Vector256.Create(-Ln2Hi), clamped);
-        r = Fmadd(n, Vector256.Create(-Ln2Lo), r);
-        var p = Fmadd(Vector256.Create(P0), r, Vector256.Create(P1));
-        p = Fmadd(p, r, Vector256.Create(P2));
-        p = Fmadd(p, r, Vector256.Create(P3));
-        p = Fmadd(p, r, Vector256.Create(P4));
-        p = Fmadd(p, r, Vector256.Create(P5));
-        p = Fmadd(p * r, r, r) + Vector256<float>.One;
+        var p = Reduce(x, out var n);
         // Scaling by 2^n is exact here (normal results), so one multiply rounds exactly as Exp's two do.
-        var y = p * ((Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23).AsSingle();
+        var y = p * ((n + Vector256.Create(127)) << 23).AsSingle();
         y = Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(Min)), Vector256<float>.Zero, y);
         return Vector256.ConditionalSelect(Vector256.Equals(x, x), y, x);   // NaN in, NaN out
     }

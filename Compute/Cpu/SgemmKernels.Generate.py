@@ -1,5 +1,41 @@
 """Generates SgemmKernels.Generated.cs: the register-blocked SGEMM micro-kernels (run: python3 SgemmKernels.Generate.py > SgemmKernels.Generated.cs)."""
 import sys
+def prologue(w, vec, MR, NRV, NR, create_zero, full_lines):
+    """Zeroed accumulators, the full-tile flag and the prefetch of C's rows."""
+    accs=[f"c{r}{v}" for r in range(MR) for v in range(NRV)]
+    w(f"            {vec}<float> " + ", ".join(f"{x} = {create_zero}" for x in accs) + ";")
+    for line in full_lines:
+        w(f"            {line}")
+    w(f"            if (full && Sse.IsSupported)")
+    w("            {")
+    for r in range(MR):
+        w(f"                Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + {NR-1});")
+    w("            }")
+
+def k_loop(w, lanes, MR, NRV, NR, unroll, fma, load, bcast, a_at, advance_unrolled, advance_one):
+    """The k loop, unrolled, and its tail; a_at(r, u) is the expression of A's row r at unrolled step u."""
+    w("            int p = 0;")
+    def step(u, ind):
+        for v in range(NRV):
+            w(f"{ind}var b{v} = {load}(b + {u*NR + v*lanes});")
+        for r in range(MR):
+            w(f"{ind}var a{r} = {bcast}({a_at(r, u)});")
+            for v in range(NRV):
+                w(f"{ind}c{r}{v} = {fma}(a{r}, b{v}, c{r}{v});")
+    w(f"            for (; p + {unroll} <= kc; p += {unroll})")
+    w("            {")
+    for u in range(unroll):
+        w("                {")
+        step(u, "                    ")
+        w("                }")
+    w(f"                {advance_unrolled}")
+    w("            }")
+    w("            for (; p < kc; p++)")
+    w("            {")
+    step(0, "                ")
+    w(f"                {advance_one}")
+    w("            }")
+
 def kernel(name, vec, lanes, MR, NRV, unroll, fma, load, bcast, create_zero, doc):
     NR = NRV*lanes
     L=[]
@@ -17,35 +53,9 @@ def kernel(name, vec, lanes, MR, NRV, unroll, fma, load, bcast, create_zero, doc
     w("        [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     w("        public static void Run(int kc, float* a, float* b, float* c, long ldc, float alpha, float beta, int mr, int nr, float* tile)")
     w("        {")
-    accs=[f"c{r}{v}" for r in range(MR) for v in range(NRV)]
-    w(f"            {vec}<float> " + ", ".join(f"{x} = {create_zero}" for x in accs) + ";")
-    w(f"            bool full = mr == MR && nr == NR;")
-    w(f"            if (full && Sse.IsSupported)")
-    w("            {")
-    for r in range(MR):
-        w(f"                Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + {NR-1});")
-    w("            }")
-    w("            int p = 0;")
-    def step(u, ind):
-        for v in range(NRV):
-            w(f"{ind}var b{v} = {load}(b + {u*NR + v*lanes});")
-        for r in range(MR):
-            w(f"{ind}var a{r} = {bcast}(a[{u*MR + r}]);")
-            for v in range(NRV):
-                w(f"{ind}c{r}{v} = {fma}(a{r}, b{v}, c{r}{v});")
-    w(f"            for (; p + {unroll} <= kc; p += {unroll})")
-    w("            {")
-    for u in range(unroll):
-        w("                {")
-        step(u, "                    ")
-        w("                }")
-    w(f"                a += {unroll*MR}; b += {unroll*NR};")
-    w("            }")
-    w("            for (; p < kc; p++)")
-    w("            {")
-    step(0, "                ")
-    w(f"                a += {MR}; b += {NR};")
-    w("            }")
+    prologue(w, vec, MR, NRV, NR, create_zero, ["bool full = mr == MR && nr == NR;"])
+    k_loop(w, lanes, MR, NRV, NR, unroll, fma, load, bcast, lambda r, u: f"a[{u*MR + r}]",
+           f"a += {unroll*MR}; b += {unroll*NR};", f"a += {MR}; b += {NR};")
     def epilogue():
         w(f"            var va = {bcast}(alpha);")
         w(f"            float* dst = full ? c : tile;")
@@ -83,43 +93,17 @@ def direct(w, vec, lanes, MR, NRV, unroll, fma, load, bcast, create_zero, epilog
     w("        [MethodImpl(MethodImplOptions.AggressiveOptimization)]")
     w("        public static void RunDirect(int kc, float* a, long lda, float* b, float* c, long ldc, float alpha, float beta, int nr, float* tile)")
     w("        {")
-    accs=[f"c{r}{v}" for r in range(MR) for v in range(NRV)]
-    w(f"            {vec}<float> " + ", ".join(f"{x} = {create_zero}" for x in accs) + ";")
-    w(f"            bool full = nr == NR;")
-    w(f"            int mr = MR;")
-    w(f"            if (full && Sse.IsSupported)")
-    w("            {")
-    for r in range(MR):
-        w(f"                Sse.Prefetch0(c + {r} * ldc); Sse.Prefetch0(c + {r} * ldc + {NR-1});")
-    w("            }")
+    prologue(w, vec, MR, NRV, NR, create_zero, ["bool full = nr == NR;", "int mr = MR;"])
     w(f"            nint l1 = (nint)(lda * sizeof(float)), l2 = 2 * l1;")
     for k in range(bases):
         w(f"            byte* r{k} = (byte*)(a + {3*k} * lda);")
-    w("            int p = 0;")
     def addr(r, u):
         k, m = divmod(r, 3)
         off = ["", " + l1", " + l2"][m]
         return f"*(float*)(r{k}{off} + {4*u})"
-    def step(u, ind):
-        for v in range(NRV):
-            w(f"{ind}var b{v} = {load}(b + {u*NR + v*lanes});")
-        for r in range(MR):
-            w(f"{ind}var a{r} = {bcast}({addr(r, u)});")
-            for v in range(NRV):
-                w(f"{ind}c{r}{v} = {fma}(a{r}, b{v}, c{r}{v});")
-    w(f"            for (; p + {unroll} <= kc; p += {unroll})")
-    w("            {")
-    for u in range(unroll):
-        w("                {")
-        step(u, "                    ")
-        w("                }")
-    w("                " + " ".join(f"r{k} += {4*unroll};" for k in range(bases)) + f" b += {unroll*NR};")
-    w("            }")
-    w("            for (; p < kc; p++)")
-    w("            {")
-    step(0, "                ")
-    w("                " + " ".join(f"r{k} += 4;" for k in range(bases)) + f" b += {NR};")
-    w("            }")
+    k_loop(w, lanes, MR, NRV, NR, unroll, fma, load, bcast, addr,
+           " ".join(f"r{k} += {4*unroll};" for k in range(bases)) + f" b += {unroll*NR};",
+           " ".join(f"r{k} += 4;" for k in range(bases)) + f" b += {NR};")
     epilogue()
     w("        }")
 

@@ -161,8 +161,7 @@ internal static unsafe class SymmetricAttentionCpu
                 fixed (float* mu = shift)
                 {
                     float mRef = 0f;
-                    bool factored = !diagonal && ShiftsClose(mu + i0, mi, mu + j0, nj, out mRef);
-                    if (factored) ColumnFactors(mu + j0, nj, mRef, null, factorJ);
+                    bool factored = !diagonal && PairFactors(mu + i0, mi, mu + j0, nj, null, factorJ, out mRef);
                     for (int i = 0; i < mi; i++)
                         z[i0 + i] += factored
                             ? ForwardRowFactored(S + i * L, mu[i0 + i], MathF.Exp(mu[i0 + i] - mRef), factorJ, E + i * L, F + i * L, z + j0, nj)
@@ -258,8 +257,7 @@ internal static unsafe class SymmetricAttentionCpu
                 fixed (float* mu = shift, rz = invZ)
                 {
                     float mRef = 0f;
-                    bool factored = !diagonal && ShiftsClose(mu + i0, mi, mu + j0, nj, out mRef);
-                    if (factored) ColumnFactors(mu + j0, nj, mRef, rz + j0, factorJ);
+                    bool factored = !diagonal && PairFactors(mu + i0, mi, mu + j0, nj, rz + j0, factorJ, out mRef);
                     for (int i = 0; i < mi; i++)
                     {
                         if (factored)
@@ -339,20 +337,19 @@ internal static unsafe class SymmetricAttentionCpu
     /// </summary>
     private const float FactorSpread = 10f;
 
-    /// <summary>Whether μ over the rows of I and of J spreads at most <see cref="FactorSpread"/>; <paramref name="m"/> = max over I.</summary>
-    private static bool ShiftsClose(float* muI, int mi, float* muJ, int nj, out float m)
+    /// <summary>
+    /// Whether μ over the rows of I and of J spreads at most <see cref="FactorSpread"/>; if so, m = max over I and
+    /// factor_j = exp(m − μ_j), times 1/Z_j when <paramref name="invZJ"/> is given (the backward's P_JIᵀ).
+    /// </summary>
+    private static bool PairFactors(float* muI, int mi, float* muJ, int nj, float* invZJ, float* factor, out float m)
     {
         float lo = float.PositiveInfinity, hi = float.NegativeInfinity;
         for (int i = 0; i < mi; i++) { lo = MathF.Min(lo, muI[i]); hi = MathF.Max(hi, muI[i]); }
         m = hi;
         for (int j = 0; j < nj; j++) { lo = MathF.Min(lo, muJ[j]); hi = MathF.Max(hi, muJ[j]); }
-        return hi - lo <= FactorSpread;
-    }
-
-    /// <summary>factor_j = exp(m − μ_j), times 1/Z_j when <paramref name="invZ"/> is given (the backward's P_JIᵀ).</summary>
-    private static void ColumnFactors(float* muJ, int nj, float m, float* invZ, float* factor)
-    {
-        for (int j = 0; j < nj; j++) factor[j] = MathF.Exp(m - muJ[j]) * (invZ is null ? 1f : invZ[j]);
+        if (!(hi - lo <= FactorSpread)) return false;
+        for (int j = 0; j < nj; j++) factor[j] = MathF.Exp(m - muJ[j]) * (invZJ is null ? 1f : invZJ[j]);
+        return true;
     }
 
     /// <summary>
