@@ -146,7 +146,8 @@ internal static unsafe class SymmetricAttentionCpu
         float* z = ws.Rows.Ensure(n), factorJ = ws.FactorJ.Ensure(L);
         if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, w, ld, wBt, S, pack, ragged, shift);
         new Span<float>(z, n).Clear();
-        for (int i = 0; i < n; i++) new Span<float>(o + i * ldo, dh).Clear();
+        // O is not cleared first: each output tile's first product assigns it (β = 0) — O_0 at the pair (0, 0), O_J at
+        // (0, J). A clearing pass would only fetch the lines from the core that last wrote them, before any work.
 
         for (int i0 = 0, i1; i0 < n; i0 = i1)
         {
@@ -168,11 +169,11 @@ internal static unsafe class SymmetricAttentionCpu
                             : ForwardRow(S + i * L, mu[i0 + i], mu + j0, E + i * L, diagonal ? null : F + i * L, z + j0, nj);
                 }
                 // O_I += E·w_J
-                TileGemmRows(kern, mi, dh, nj, E, L, wB + (long)j0 * nr, (long)n * nr, 1f, 1f, o + i0 * ldo, ldo, pack, ragged);
+                TileGemmRows(kern, mi, dh, nj, E, L, wB + (long)j0 * nr, (long)n * nr, 1f, i0 == 0 && diagonal ? 0f : 1f, o + i0 * ldo, ldo, pack, ragged);
                 if (diagonal) continue;
                 // O_J += Fᵀ·w_I
                 SgemmPack.A(F, L, true, 0, nj, 0, mi, mr, pack);
-                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, (long)n * nr, 1f, 1f, o + j0 * ldo, ldo, ragged);
+                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, (long)n * nr, 1f, i0 == 0 ? 0f : 1f, o + j0 * ldo, ldo, ragged);
             }
         }
         for (int i = 0; i < n; i++)
@@ -236,7 +237,7 @@ internal static unsafe class SymmetricAttentionCpu
         float* dd = ws.Rows.Ensure(n), factorJ = ws.FactorJ.Ensure(L);
         for (int i = 0; i < n; i++)
             dd[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dO + i * ldg, dh), new ReadOnlySpan<float>(o + i * ldo, dh));
-        for (int i = 0; i < n; i++) new Span<float>(dw + i * ldw, dh).Clear();
+        // dw is assigned by each tile's first product (β = 0), like O in the forward: dw_0 at the pair (0, 0), dw_J at (0, J).
         long panelStride = (long)n * nr;
 
         for (int i0 = 0, i1; i0 < n; i0 = i1)
@@ -274,7 +275,7 @@ internal static unsafe class SymmetricAttentionCpu
                 {
                     // dw_I += (G + Gᵀ)·w_I + P_IIᵀ·dO_I, the symmetric part formed in cache (one tile product instead of two)
                     SymmetriseInPlace(G, L, mi);
-                    TileGemmRows(kern, mi, dh, mi, G, L, wB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, pack, ragged);
+                    TileGemmRows(kern, mi, dh, mi, G, L, wB + (long)i0 * nr, panelStride, 1f, i0 == 0 ? 0f : 1f, dw + i0 * ldw, ldw, pack, ragged);
                     SgemmPack.A(S, L, true, 0, mi, 0, mi, mr, pack);
                     TileGemm(kern, mi, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dw + i0 * ldw, ldw, ragged);
                     continue;
@@ -285,7 +286,7 @@ internal static unsafe class SymmetricAttentionCpu
                 TileGemmRows(kern, mi, dh, nj, B, L, oB + (long)j0 * nr, panelStride, 1f, 1f, dwI, ldw, pack, ragged);
                 // dw_J += Gᵀ·w_I + P_IJᵀ·dO_I
                 SgemmPack.A(G, L, true, 0, nj, 0, mi, mr, pack);
-                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
+                TileGemm(kern, nj, dh, mi, pack, wB + (long)i0 * nr, panelStride, 1f, i0 == 0 ? 0f : 1f, dwJ, ldw, ragged);
                 SgemmPack.A(S, L, true, 0, nj, 0, mi, mr, pack);
                 TileGemm(kern, nj, dh, mi, pack, oB + (long)i0 * nr, panelStride, 1f, 1f, dwJ, ldw, ragged);
             }

@@ -82,8 +82,8 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     /// recomputed to (the computation is deterministic), so keeping it changes no result. Host tensors only.
     /// </summary>
     internal bool FoldedIsCurrent(Tensor dictionary, float eta) =>
-        _foldedFrom is not null && eta == _foldedEta && dictionary.Storage is HostStorage
-        && MemoryMarshal.AsBytes(dictionary.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(_foldedFrom.AsSpan()));   // bits: a memcmp, and −0 ≠ 0
+        _foldedFrom is not null && eta == _foldedEta && dictionary.Storage is HostStorage && Device is CpuDevice cpu
+        && IstaCpu.SameBits(cpu, dictionary, _foldedFrom);
 
     /// <summary>Records the D (a copy) and η that <see cref="FoldedMatrix"/> was just computed from (host tensors only).</summary>
     internal void RememberFolded(Tensor dictionary, float eta)
