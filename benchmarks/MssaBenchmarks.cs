@@ -7,8 +7,8 @@ using CrateIL.Nn.Parameters;
 namespace CrateIL.Benchmarks;
 
 /// <summary>
-/// The CRATE MSSA block (LN → MSSA → residual) on the CPU path at CRATE-T/16 448² size: 785 tokens, dim 384,
-/// 6 heads of 64, one image, 2 threads (the peer comparison's setting; see benchmarks/RESULTS.md).
+/// The CRATE MSSA block (LN → MSSA → residual) on the CPU path at CRATE-T/16 sizes: 197 tokens (224², batch-1
+/// inference) and 785 (448²), dim 384, 6 heads of 64, one image, 2 threads (the peer comparison's setting; see benchmarks/RESULTS.md).
 /// Backward runs after a forward in the global setup and reuses its saved state each time. <see cref="Fused"/> picks
 /// the CPU attention: the fused symmetric kernels (true) or the materialised score/probability path (false).
 /// Run: dotnet run -c Release --project benchmarks -- --filter '*MssaBlockBenchmarks*'
@@ -21,7 +21,7 @@ public class MssaBlockBenchmarks
     private MssaBlock _block = null!;
     private Tensor _x = null!, _dy = null!, _out = null!, _dx = null!;
 
-    [Params(785)]
+    [Params(197, 785)]
     public int N { get; set; }
 
     [Params(2)]
