@@ -52,7 +52,7 @@ internal static class BenchModel
             {
                 Console.WriteLine(FormattableString.Invariant(
                     $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads, {r.GemmKernel}): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms); {r.GflopPerStep:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
-                    + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak") : ""));
+                    + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak sampled after the steps ({r.PeakBeforeGflops:F1} before)") : ""));
                 Console.WriteLine(FormattableString.Invariant(
                     $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step"));
             }
@@ -87,7 +87,7 @@ internal static class BenchModel
     internal sealed record Result(string Model, int Dim, int Depth, int Heads, int Patch, int ImageSize, int Classes, string Mode,
         int Batch, int Threads, string Device, string GemmKernel, long Parameters, int Iters, double MsPerStep, double ImagesPerS,
         double BestMs, double DataMs, double ForwardMs, double BackwardMs, double OptimizerMs, double OtherMs, long AllocatedBytesPerStep,
-        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak);
+        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak, double? PeakBeforeGflops);
 
     /// <summary>
     /// The reference model's forward GEMM FLOPs (2·m·n·k) for <paramref name="batch"/> images: patch embedding,
@@ -161,6 +161,8 @@ internal static class BenchModel
         // code after ~30 calls plus a 100 ms delay, so a couple of fast inference steps would time tier-0 code.
         var warm = Stopwatch.StartNew();
         for (int i = 0; i < warmup || warm.Elapsed.TotalSeconds < 1.0; i++) Step();
+        // The peak is sampled before the steps too: on a shared host it drifts, and the two samples show by how much.
+        double? peakBefore = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
         var steps = new List<(double Total, double Data, double Fwd, double Bwd, double Opt)>(iters);
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
         for (int i = 0; i < iters; i++)
@@ -178,6 +180,6 @@ internal static class BenchModel
             train ? "train" : "infer", batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
             model.Parameters.Values.Length, iters, median.Total, batch * 1000.0 / median.Total, sorted[0].Total,
             median.Data, median.Fwd, median.Bwd, median.Opt, median.Total - median.Data - median.Fwd - median.Bwd - median.Opt, allocated,
-            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak);
+            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak, peakBefore);
     }
 }
