@@ -47,8 +47,8 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     /// No backward pass is expected (inference): <see cref="IstaForm.Auto"/> then takes the folded form at every size.
     /// F = η(D − DᵀD) is kept across calls while D is unchanged (on the CPU; checked by a memcmp of D against a copy,
     /// split over the team: tens of µs for 384×384), so a call costs n·d² multiply-adds instead of the two-GEMM
-    /// form's 2·n·d²: at batch 1 (197 tokens, dim 384) that is half of every ISTA block. A backward pass after it is still correct, only dearer
-    /// for few rows (the folded backward has a d³ term).
+    /// form's 2·n·d²: at batch 1 (197 tokens, dim 384) that is half of every ISTA block. A backward pass after it is
+    /// still correct, only dearer for few rows (the folded backward has a d³ term).
     /// </summary>
     public bool ForInference { get; set; }
 
