@@ -96,6 +96,46 @@ public class IstaTests
         Assert.Equal(Fresh(0.2f), Run(ws, 0.2f));
     }
 
+    /// <summary>
+    /// The dictionary check that keeps the folded F: a bit comparison split over the team, so a change in any chunk
+    /// (first, middle, last element) is seen, −0 differs from 0 and a NaN payload from another.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void DictionaryCheckSeesAChangeInEveryChunk(int threads)
+    {
+        using var dev = CpuDevice.Create(threads);
+        int len = 3 * CrateIL.Compute.Cpu.CpuParallel.ElementGrain + 5;
+        var h = TestData.Normal(9, len);
+        using var a = dev.FromHost(h, len);
+        using var b = dev.FromHost(h, len);
+        Assert.True(IstaCpu.SameBits(dev, a, b));
+        foreach (int at in new[] { 0, len / 2, len - 1 })
+        {
+            var changed = (float[])h.Clone();
+            changed[at] = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(changed[at]) ^ 1);   // one ulp
+            b.CopyFrom(changed);
+            Assert.False(IstaCpu.SameBits(dev, a, b), $"a change at {at} of {len} went unseen on {threads} threads");
+        }
+        var zeros = new float[len];
+        var negative = new float[len];
+        negative[len - 1] = -0f;
+        using var z0 = dev.FromHost(zeros, len);
+        using var z1 = dev.FromHost(negative, len);
+        Assert.False(IstaCpu.SameBits(dev, z0, z1), "−0 must differ from 0");
+        var nan1 = new float[len];
+        var nan2 = new float[len];
+        nan1[len / 3] = BitConverter.Int32BitsToSingle(0x7fc00001);
+        nan2[len / 3] = BitConverter.Int32BitsToSingle(0x7fc00002);
+        using var n1 = dev.FromHost(nan1, len);
+        using var n2 = dev.FromHost(nan2, len);
+        Assert.False(IstaCpu.SameBits(dev, n1, n2), "NaN payloads must differ");
+        using var n3 = dev.FromHost(nan1, len);
+        Assert.True(IstaCpu.SameBits(dev, n1, n3), "identical bits, NaN included, are the same");
+    }
+
     private static void CheckAgainstReference(Device dev, int n, int dim, ThresholdKind kind, IstaForm form, int seed)
     {
         string what = $"n={n} dim={dim} {kind} {form}";
