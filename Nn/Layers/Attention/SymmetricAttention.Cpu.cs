@@ -164,9 +164,9 @@ internal static unsafe class SymmetricAttentionCpu
                     float mRef = 0f;
                     bool factored = !diagonal && PairFactors(mu + i0, mi, mu + j0, nj, null, factorJ, out mRef);
                     for (int i = 0; i < mi; i++)
-                        z[i0 + i] += factored
-                            ? ForwardRowFactored(S + i * L, mu[i0 + i], MathF.Exp(mu[i0 + i] - mRef), factorJ, E + i * L, F + i * L, z + j0, nj)
-                            : ForwardRow(S + i * L, mu[i0 + i], mu + j0, E + i * L, diagonal ? null : F + i * L, z + j0, nj);
+                        z[i0 + i] += diagonal ? ForwardRow(S + i * L, mu[i0 + i], new NoColumns(), E + i * L, null, null, nj)
+                            : factored ? ForwardRow(S + i * L, mu[i0 + i], new FactoredColumns(MathF.Exp(mu[i0 + i] - mRef), factorJ), E + i * L, F + i * L, z + j0, nj)
+                            : ForwardRow(S + i * L, mu[i0 + i], new ExpColumns(mu + j0), E + i * L, F + i * L, z + j0, nj);
                 }
                 // O_I += E·w_J
                 TileGemmRows(kern, mi, dh, nj, E, L, wB + (long)j0 * nr, (long)n * nr, 1f, i0 == 0 && diagonal ? 0f : 1f, o + i0 * ldo, ldo, pack, ragged);
@@ -261,12 +261,15 @@ internal static unsafe class SymmetricAttentionCpu
                     bool factored = !diagonal && PairFactors(mu + i0, mi, mu + j0, nj, rz + j0, factorJ, out mRef);
                     for (int i = 0; i < mi; i++)
                     {
-                        if (factored)
-                            BackwardRowFactored(S + i * L, A + i * L, B + i * L, G + i * L, mu[i0 + i], rz[i0 + i], dd[i0 + i],
-                                MathF.Exp(mu[i0 + i] - mRef), factorJ, dd + j0, scale, nj);
+                        float* sRow = S + i * L, aRow = A + i * L, bRow = B + i * L, gRow = G + i * L;
+                        if (diagonal)
+                            BackwardRow(sRow, aRow, null, gRow, mu[i0 + i], rz[i0 + i], dd[i0 + i], new NoColumns(), null, scale, nj);
+                        else if (factored)
+                            BackwardRow(sRow, aRow, bRow, gRow, mu[i0 + i], rz[i0 + i], dd[i0 + i],
+                                new FactoredColumns(MathF.Exp(mu[i0 + i] - mRef), factorJ), dd + j0, scale, nj);
                         else
-                            BackwardRow(S + i * L, A + i * L, diagonal ? null : B + i * L, G + i * L, mu[i0 + i], rz[i0 + i], dd[i0 + i],
-                                mu + j0, rz + j0, dd + j0, scale, nj);
+                            BackwardRow(sRow, aRow, bRow, gRow, mu[i0 + i], rz[i0 + i], dd[i0 + i],
+                                new ScaledExpColumns(mu + j0, rz + j0), dd + j0, scale, nj);
                     }
                 }
                 // Now S = P_IJ, B = P_JIᵀ (off the diagonal), G = scale·(dS_IJ + dS_JIᵀ), and on the diagonal G is
@@ -294,11 +297,77 @@ internal static unsafe class SymmetricAttentionCpu
     }
 
     /// <summary>
-    /// One row of a forward score tile: e_j = exp(s_j − μ_i) (returns Σ_j e_j); off the diagonal (<paramref name="f"/>
-    /// not null) also f_j = exp(s_j − μ_J[j]) and z_J[j] += f_j. One pass in registers instead of six vector calls.
+    /// The transposed side of an off-diagonal tile row: the column terms exp(s_j − μ_j) (times 1/Z_j in the backward)
+    /// that give F (forward) or P_JIᵀ (backward), formed from the scores s and the row's own exponentials exp(s − μ_i).
+    /// A struct per way, so each tile row specialises with no branch per element.
+    /// </summary>
+    private interface IColumnTerms
+    {
+        /// <summary>False on a diagonal tile, which has no transposed side.</summary>
+        bool Present { get; }
+
+        Vector256<float> At(Vector256<float> s, Vector256<float> rowExp, int j);
+
+        float At(float s, float rowExp, int j);
+    }
+
+    /// <summary>A diagonal tile: no column terms.</summary>
+    private readonly struct NoColumns : IColumnTerms
+    {
+        public bool Present => false;
+        public Vector256<float> At(Vector256<float> s, Vector256<float> rowExp, int j) => default;
+        public float At(float s, float rowExp, int j) => 0f;
+    }
+
+    /// <summary>A second exponential per score: exp(s − μ_j) (the forward's F).</summary>
+    private readonly struct ExpColumns(float* shiftJ) : IColumnTerms
+    {
+        public bool Present => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> At(Vector256<float> s, Vector256<float> rowExp, int j) => FloatExp.ExpNonPositive(s - Vector256.Load(shiftJ + j));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(float s, float rowExp, int j) => FloatExp.ExpNonPositive(s - shiftJ[j]);
+    }
+
+    /// <summary>A second exponential per score, normalised: exp(s − μ_j)/Z_j (the backward's P_JIᵀ).</summary>
+    private readonly struct ScaledExpColumns(float* shiftJ, float* invZJ) : IColumnTerms
+    {
+        public bool Present => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> At(Vector256<float> s, Vector256<float> rowExp, int j) =>
+            FloatExp.ExpNonPositive(s - Vector256.Load(shiftJ + j)) * Vector256.Load(invZJ + j);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(float s, float rowExp, int j) => FloatExp.ExpNonPositive(s - shiftJ[j]) * invZJ[j];
+    }
+
+    /// <summary>
+    /// Close shifts (<see cref="PairFactors"/>): the row's own exponential times a_i = exp(μ_i − m) and b_j (exp(m − μ_j),
+    /// times 1/Z_j in the backward) — one exponential per score instead of two.
+    /// </summary>
+    private readonly struct FactoredColumns(float aI, float* bJ) : IColumnTerms
+    {
+        private readonly Vector256<float> _a = Vector256.Create(aI);
+
+        public bool Present => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> At(Vector256<float> s, Vector256<float> rowExp, int j) => rowExp * _a * Vector256.Load(bJ + j);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public float At(float s, float rowExp, int j) => rowExp * aI * bJ[j];
+    }
+
+    /// <summary>
+    /// One row of a forward score tile: e_j = exp(s_j − μ_i) (returns Σ_j e_j); off the diagonal also the column terms
+    /// f_j (<paramref name="columns"/>) and z_J[j] += f_j. One pass in registers instead of six vector calls.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float ForwardRow(float* s, float shiftI, float* shiftJ, float* e, float* f, float* zJ, int n)
+    private static float ForwardRow<TColumns>(float* s, float shiftI, TColumns columns, float* e, float* f, float* zJ, int n)
+        where TColumns : struct, IColumnTerms
     {
         var vShift = Vector256.Create(shiftI);
         var acc = Vector256<float>.Zero;
@@ -309,8 +378,8 @@ internal static unsafe class SymmetricAttentionCpu
             var ev = FloatExp.ExpNonPositive(sv - vShift);
             Vector256.Store(ev, e + j);
             acc += ev;
-            if (f is null) continue;
-            var fv = FloatExp.ExpNonPositive(sv - Vector256.Load(shiftJ + j));
+            if (!columns.Present) continue;
+            var fv = columns.At(sv, ev, j);
             Vector256.Store(fv, f + j);
             Vector256.Store(Vector256.Load(zJ + j) + fv, zJ + j);
         }
@@ -320,8 +389,8 @@ internal static unsafe class SymmetricAttentionCpu
             float ev = FloatExp.ExpNonPositive(s[j] - shiftI);
             e[j] = ev;
             sum += ev;
-            if (f is null) continue;
-            float fv = FloatExp.ExpNonPositive(s[j] - shiftJ[j]);
+            if (!columns.Present) continue;
+            float fv = columns.At(s[j], ev, j);
             f[j] = fv;
             zJ[j] += fv;
         }
@@ -354,90 +423,26 @@ internal static unsafe class SymmetricAttentionCpu
     }
 
     /// <summary>
-    /// <see cref="ForwardRow"/> off the diagonal with close shifts: e_j = exp(s_j − μ_i) as there, f_j = e_j·a_i·b_j
-    /// (a_i = exp(μ_i − m), b_j = exp(m − μ_j)): one exponential per score instead of two.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static float ForwardRowFactored(float* s, float shiftI, float aI, float* bJ, float* e, float* f, float* zJ, int n)
-    {
-        var vShift = Vector256.Create(shiftI);
-        var vA = Vector256.Create(aI);
-        var acc = Vector256<float>.Zero;
-        int j = 0;
-        for (; j + 8 <= n; j += 8)
-        {
-            var ev = FloatExp.ExpNonPositive(Vector256.Load(s + j) - vShift);
-            Vector256.Store(ev, e + j);
-            acc += ev;
-            var fv = ev * vA * Vector256.Load(bJ + j);
-            Vector256.Store(fv, f + j);
-            Vector256.Store(Vector256.Load(zJ + j) + fv, zJ + j);
-        }
-        float sum = Vector256.Sum(acc);
-        for (; j < n; j++)
-        {
-            float ev = FloatExp.ExpNonPositive(s[j] - shiftI);
-            e[j] = ev;
-            sum += ev;
-            float fv = ev * aI * bJ[j];
-            f[j] = fv;
-            zJ[j] += fv;
-        }
-        return sum;
-    }
-
-    /// <summary>
-    /// <see cref="BackwardRow"/> off the diagonal with close shifts: q = P_JIᵀ = exp(s − μ_i)·a_i·(b_j/Z_j), from the
-    /// same exponential as p (<paramref name="bzJ"/> holds b_j/Z_j).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRowFactored(float* s, float* a, float* b, float* g, float shiftI, float invZI, float dI,
-        float aI, float* bzJ, float* dJ, float scale, int n)
-    {
-        Vector256<float> vShift = Vector256.Create(shiftI), vInvZ = Vector256.Create(invZI), vD = Vector256.Create(dI),
-            vScale = Vector256.Create(scale), vA = Vector256.Create(aI);
-        int j = 0;
-        for (; j + 8 <= n; j += 8)
-        {
-            var raw = FloatExp.ExpNonPositive(Vector256.Load(s + j) - vShift);
-            var p = raw * vInvZ;
-            var q = raw * vA * Vector256.Load(bzJ + j);
-            var ds = (Vector256.Load(a + j) - vD) * p + (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
-            Vector256.Store(p, s + j);
-            Vector256.Store(q, b + j);
-            Vector256.Store(ds * vScale, g + j);
-        }
-        for (; j < n; j++)
-        {
-            float raw = FloatExp.ExpNonPositive(s[j] - shiftI);
-            float p = raw * invZI, q = raw * aI * bzJ[j];
-            float ds = (a[j] - dI) * p + (b[j] - dJ[j]) * q;
-            s[j] = p;
-            b[j] = q;
-            g[j] = ds * scale;
-        }
-    }
-
-    /// <summary>
     /// One row of a backward tile, fused: p = exp(s − μ_i)/Z_i into <paramref name="s"/>, dS_IJ = p·(dP − D_i) from
-    /// <paramref name="a"/>; off the diagonal (<paramref name="b"/> not null) q = P_JIᵀ = exp(s − μ_J)/Z_J into b after
+    /// <paramref name="a"/>; off the diagonal q = P_JIᵀ (<paramref name="columns"/>) into <paramref name="b"/> after
     /// reading dP_JIᵀ from it, dS_JIᵀ = q·(dP_JIᵀ − D_J); g = scale·(dS_IJ + dS_JIᵀ).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void BackwardRow(float* s, float* a, float* b, float* g, float shiftI, float invZI, float dI,
-        float* shiftJ, float* invZJ, float* dJ, float scale, int n)
+    private static void BackwardRow<TColumns>(float* s, float* a, float* b, float* g, float shiftI, float invZI, float dI,
+        TColumns columns, float* dJ, float scale, int n) where TColumns : struct, IColumnTerms
     {
         Vector256<float> vShift = Vector256.Create(shiftI), vInvZ = Vector256.Create(invZI), vD = Vector256.Create(dI), vScale = Vector256.Create(scale);
         int j = 0;
         for (; j + 8 <= n; j += 8)
         {
             var sv = Vector256.Load(s + j);
-            var p = FloatExp.ExpNonPositive(sv - vShift) * vInvZ;
+            var raw = FloatExp.ExpNonPositive(sv - vShift);
+            var p = raw * vInvZ;
             var ds = (Vector256.Load(a + j) - vD) * p;
             Vector256.Store(p, s + j);
-            if (b is not null)
+            if (columns.Present)
             {
-                var q = FloatExp.ExpNonPositive(sv - Vector256.Load(shiftJ + j)) * Vector256.Load(invZJ + j);
+                var q = columns.At(sv, raw, j);
                 ds += (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
                 Vector256.Store(q, b + j);
             }
@@ -446,12 +451,13 @@ internal static unsafe class SymmetricAttentionCpu
         for (; j < n; j++)
         {
             float sv = s[j];
-            float p = FloatExp.ExpNonPositive(sv - shiftI) * invZI;
+            float raw = FloatExp.ExpNonPositive(sv - shiftI);
+            float p = raw * invZI;
             float ds = (a[j] - dI) * p;
             s[j] = p;
-            if (b is not null)
+            if (columns.Present)
             {
-                float q = FloatExp.ExpNonPositive(sv - shiftJ[j]) * invZJ[j];
+                float q = columns.At(sv, raw, j);
                 ds += (b[j] - dJ[j]) * q;
                 b[j] = q;
             }
