@@ -36,6 +36,8 @@ internal static class BenchMssa
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             int h = parse.GetValue(heads), d = parse.GetValue(dim), dh = parse.GetValue(dimHead);
+            if (parse.GetValue(n) < 1 || d < 1 || h < 1 || parse.GetValue(batch) < 1 || dh < 0 || parse.GetValue(iters) < 0)
+                throw new ArgumentException("--n, --dim, --heads and --batch must be positive, --dim-head and --iters not negative");
             string mode = parse.GetValue(attention)!.ToLowerInvariant();
             bool[] variants = mode switch
             {
