@@ -37,7 +37,20 @@ internal static class FloatExp
     private static Vector256<float> Reduce(Vector256<float> x, out Vector256<int> n)
     {
         var clamped = Vector256.Min(Vector256.Max(x, Vector256.Create(Min)), Vector256.Create(Max));
-        var nf = Vector256.Round(clamped * Vector256.Create(Log2E));
+        Vector256<float> nf;
+        if (Avx.IsSupported)
+        {
+            // vcvtps2dq rounds to nearest even (the MXCSR default, which .NET never changes), exactly as Round does; the
+            // clamped argument is far inside int range, so the saturating ConvertToInt32 (five more instructions per
+            // exponential: a NaN mask and an overflow blend) is not needed.
+            n = Avx.ConvertToVector256Int32(clamped * Vector256.Create(Log2E));
+            nf = Avx.ConvertToVector256Single(n);
+        }
+        else
+        {
+            nf = Vector256.Round(clamped * Vector256.Create(Log2E));
+            n = Vector256.ConvertToInt32(nf);
+        }
         var r = Fmadd(nf, Vector256.Create(-Ln2Hi), clamped);
         r = Fmadd(nf, Vector256.Create(-Ln2Lo), r);
         var p = Fmadd(Vector256.Create(P0), r, Vector256.Create(P1));
@@ -45,7 +58,6 @@ internal static class FloatExp
         p = Fmadd(p, r, Vector256.Create(P3));
         p = Fmadd(p, r, Vector256.Create(P4));
         p = Fmadd(p, r, Vector256.Create(P5));
-        n = Vector256.ConvertToInt32(nf);
         return Fmadd(p * r, r, r) + Vector256<float>.One;
     }
 

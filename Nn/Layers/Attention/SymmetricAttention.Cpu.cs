@@ -78,7 +78,7 @@ internal static unsafe class SymmetricAttentionCpu
 
         public void Ensure(int units, int n)
         {
-            long len = (long)units * n;
+            long len = (long)units * n + RowPad;
             if (Shift.Length < len) { Shift = new float[len]; InvZ = new float[len]; }
         }
     }
@@ -143,7 +143,7 @@ internal static unsafe class SymmetricAttentionCpu
         SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
         float* S = ws.S.Ensure((long)L * L), E = ws.X.Ensure((long)L * L), F = ws.Y.Ensure((long)L * L);
         float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
-        float* z = ws.Rows.Ensure(n), factorJ = ws.FactorJ.Ensure(L);
+        float* z = ws.Rows.Ensure(n + RowPad), factorJ = ws.FactorJ.Ensure(L);
         if (!(sMax <= MaxDiagonal)) ExactRowMax(kern, n, dh, scale, w, ld, wBt, S, pack, ragged, shift);
         new Span<float>(z, n).Clear();
         // O is not cleared first: each output tile's first product assigns it (β = 0) — O_0 at the pair (0, 0), O_J at
@@ -234,7 +234,7 @@ internal static unsafe class SymmetricAttentionCpu
         float* S = ws.S.Ensure((long)L * L), A = ws.X.Ensure((long)L * L), B = ws.Y.Ensure((long)L * L), G = ws.G.Ensure((long)L * L);
         float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
         // D_i = dO_i·O_i (= rowsum(dP ⊙ P)).
-        float* dd = ws.Rows.Ensure(n), factorJ = ws.FactorJ.Ensure(L);
+        float* dd = ws.Rows.Ensure(n + RowPad), factorJ = ws.FactorJ.Ensure(L);
         for (int i = 0; i < n; i++)
             dd[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dO + i * ldg, dh), new ReadOnlySpan<float>(o + i * ldo, dh));
         // dw is assigned by each tile's first product (β = 0), like O in the forward: dw_0 at the pair (0, 0), dw_J at (0, J).
@@ -383,19 +383,36 @@ internal static unsafe class SymmetricAttentionCpu
             Vector256.Store(fv, f + j);
             Vector256.Store(Vector256.Load(zJ + j) + fv, zJ + j);
         }
-        float sum = Vector256.Sum(acc);
-        for (; j < n; j++)
+        if (j < n)
         {
-            float ev = FloatExp.ExpNonPositive(s[j] - shiftI);
-            e[j] = ev;
-            sum += ev;
-            if (!columns.Present) continue;
-            float fv = columns.At(s[j], ev, j);
-            f[j] = fv;
-            zJ[j] += fv;
+            // The last 1–7 columns as one more vector (a scalar tail cost a whole vector exponential per column): the
+            // tile rows and zJ are padded to whole vectors (RowPad), so the lanes past n are computed on
+            // whatever they hold and stored where nothing reads them; only the sums are masked.
+            var live = TailMask(n - j);
+            var sv = Vector256.Load(s + j);
+            var ev = FloatExp.ExpNonPositive(sv - vShift);
+            Vector256.Store(ev, e + j);
+            acc += ev & live;
+            if (columns.Present)
+            {
+                var fv = columns.At(sv, ev, j);
+                Vector256.Store(fv, f + j);
+                Vector256.Store(Vector256.Load(zJ + j) + (fv & live), zJ + j);
+            }
         }
-        return sum;
+        return Vector256.Sum(acc);
     }
+
+    /// <summary>
+    /// Floats past the end of every per-row array the tile rows read or write (μ, 1/Z, Z, D): a row's last partial
+    /// vector runs whole, on padding (its results in those lanes are never read).
+    /// </summary>
+    public const int RowPad = 8;
+
+    /// <summary>All ones in the first <paramref name="count"/> lanes (1–7), zero in the rest.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TailMask(int count) =>
+        Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
 
     /// <summary>
     /// Largest spread of the row shifts μ over a tile pair for which the second exponential of a score is taken as a
@@ -448,20 +465,22 @@ internal static unsafe class SymmetricAttentionCpu
             }
             Vector256.Store(ds * vScale, g + j);
         }
-        for (; j < n; j++)
+        if (j < n)
         {
-            float sv = s[j];
-            float raw = FloatExp.ExpNonPositive(sv - shiftI);
-            float p = raw * invZI;
-            float ds = (a[j] - dI) * p;
-            s[j] = p;
+            // The last 1–7 columns as one whole vector, as in ForwardRow: there is no sum here, so the lanes past n need
+            // no mask — they read and write row padding only.
+            var sv = Vector256.Load(s + j);
+            var raw = FloatExp.ExpNonPositive(sv - vShift);
+            var p = raw * vInvZ;
+            var ds = (Vector256.Load(a + j) - vD) * p;
+            Vector256.Store(p, s + j);
             if (columns.Present)
             {
-                float q = columns.At(sv, raw, j);
-                ds += (b[j] - dJ[j]) * q;
-                b[j] = q;
+                var q = columns.At(sv, raw, j);
+                ds += (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
+                Vector256.Store(q, b + j);
             }
-            g[j] = ds * scale;
+            Vector256.Store(ds * vScale, g + j);
         }
     }
 
