@@ -186,23 +186,16 @@ internal static unsafe class SgemmPack
                     var x5 = valid > 5 ? Vector256.Load(s + 5 * ld) : z;
                     var x6 = valid > 6 ? Vector256.Load(s + 6 * ld) : z;
                     var x7 = valid > 7 ? Vector256.Load(s + 7 * ld) : z;
-                    var t0 = Avx.UnpackLow(x0, x1); var t1 = Avx.UnpackHigh(x0, x1);
-                    var t2 = Avx.UnpackLow(x2, x3); var t3 = Avx.UnpackHigh(x2, x3);
-                    var t4 = Avx.UnpackLow(x4, x5); var t5 = Avx.UnpackHigh(x4, x5);
-                    var t6 = Avx.UnpackLow(x6, x7); var t7 = Avx.UnpackHigh(x6, x7);
-                    var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
-                    var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
-                    var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
-                    var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+                    SquareTranspose.Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
                     float* d = d0 + (long)p0 * width;
-                    StoreLanes(Avx.Permute2x128(u0, u4, 0x20), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u1, u5, 0x20), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u2, u6, 0x20), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u3, u7, 0x20), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u0, u4, 0x31), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u1, u5, 0x31), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u2, u6, 0x31), d, lanes); d += width;
-                    StoreLanes(Avx.Permute2x128(u3, u7, 0x31), d, lanes);
+                    StoreLanes(x0, d, lanes); d += width;
+                    StoreLanes(x1, d, lanes); d += width;
+                    StoreLanes(x2, d, lanes); d += width;
+                    StoreLanes(x3, d, lanes); d += width;
+                    StoreLanes(x4, d, lanes); d += width;
+                    StoreLanes(x5, d, lanes); d += width;
+                    StoreLanes(x6, d, lanes); d += width;
+                    StoreLanes(x7, d, lanes);
                 }
             }
             for (int p = p0; p < kc; p++)
