@@ -231,7 +231,7 @@ internal static unsafe class SymmetricAttentionCpu
         float* oBt = ws.OBt.Ensure((long)nPad * dh), oB = ws.OB.Ensure(bLen);
         SgemmPack.B(w, ld, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, wBt);
         SgemmPack.B(w, ld, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, wB);
-        SgemmPack.B(dO, ldg, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, oBt);
+        if (TileEnd(0, n) < n) SgemmPack.B(dO, ldg, true, 0, dh, 0, n, nr, 0, (n + nr - 1) / nr, oBt);   // only pairs off the diagonal read dOᵀ
         SgemmPack.B(dO, ldg, false, 0, n, 0, dh, nr, 0, (dh + nr - 1) / nr, oB);
         float* S = ws.S.Ensure((long)L * L), A = ws.X.Ensure((long)L * L), B = ws.Y.Ensure((long)L * L), G = ws.G.Ensure((long)L * L);
         float* pack = ws.Pack.Ensure((long)L * L), ragged = ws.Ragged.Ensure((long)mr * nr);
