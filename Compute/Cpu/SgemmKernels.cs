@@ -161,6 +161,34 @@ internal static unsafe class SgemmPack
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Strided(float* src, long ld, int kc, int count, int width, float* dst)
     {
+        if (Avx.IsSupported && count == width && width % 8 == 0)
+        {
+            // Whole panels of 16 or 32 (B panels of weights, Wᵀ): all rows' 8×8 blocks of one step of 8 in k before the
+            // next step, so each 64-byte panel row is written whole at once instead of in halves on two passes.
+            int p0 = 0;
+            for (; p0 + 8 <= kc; p0 += 8)
+            {
+                float* d = dst + (long)p0 * width;
+                for (int r0 = 0; r0 < width; r0 += 8)
+                {
+                    float* s = src + r0 * ld + p0;
+                    var x0 = Vector256.Load(s); var x1 = Vector256.Load(s + ld);
+                    var x2 = Vector256.Load(s + 2 * ld); var x3 = Vector256.Load(s + 3 * ld);
+                    var x4 = Vector256.Load(s + 4 * ld); var x5 = Vector256.Load(s + 5 * ld);
+                    var x6 = Vector256.Load(s + 6 * ld); var x7 = Vector256.Load(s + 7 * ld);
+                    SquareTranspose.Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+                    float* q = d + r0;
+                    Vector256.Store(x0, q); Vector256.Store(x1, q + width);
+                    Vector256.Store(x2, q + 2 * width); Vector256.Store(x3, q + 3 * width);
+                    Vector256.Store(x4, q + 4 * width); Vector256.Store(x5, q + 5 * width);
+                    Vector256.Store(x6, q + 6 * width); Vector256.Store(x7, q + 7 * width);
+                }
+            }
+            for (int p = p0; p < kc; p++)
+                for (int r = 0; r < width; r++)
+                    dst[(long)p * width + r] = src[r * ld + p];
+            return;
+        }
         for (int r0 = 0; r0 < width; r0 += 8)
         {
             int valid = Math.Clamp(count - r0, 0, 8), lanes = Math.Min(8, width - r0);
