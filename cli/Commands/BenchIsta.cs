@@ -82,8 +82,7 @@ internal static class BenchIsta
         void Forward() { block.Forward(x, y); dev.Synchronize(); }
         void Backward() { block.Backward(dy, dx); dev.Synchronize(); }
 
-        var warm = Stopwatch.StartNew();
-        do { Forward(); Backward(); } while (warm.Elapsed.TotalSeconds < 1);
+        BenchWarmup.UntilJitQuiet(() => { Forward(); Backward(); }, 1);
         var fwd = new List<double>();
         var bwd = new List<double>();
         double fwdCpu = 0, bwdCpu = 0;

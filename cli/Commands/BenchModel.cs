@@ -35,7 +35,7 @@ internal static class BenchModel
         var mode = new Option<string>("--mode") { DefaultValueFactory = _ => "train", Description = "train (forward + backward + AdamW) or infer (forward)" };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => Environment.ProcessorCount, Description = "CPU threads" };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "cpu, cuda, opencl or ilgpu-cpu[:index]" };
-        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "Untimed steps first (at least one second of them in any case)" };
+        var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "Untimed steps first (at least 32 and one second of them, then until the JIT has gone quiet)" };
         var iters = new Option<int>("--iters") { DefaultValueFactory = _ => 5, Description = "Timed steps (the median is reported)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("model", "Time a full CRATE training step (forward, backward, AdamW) or inference step")
@@ -54,7 +54,7 @@ internal static class BenchModel
                     $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads, {r.GemmKernel}): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms); {r.GflopPerStep:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
                     + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak sampled after the steps ({r.PeakBeforeGflops:F1} before)") : ""));
                 Console.WriteLine(FormattableString.Invariant(
-                    $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step"));
+                    $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step; {r.JitMethodsDuringSteps} methods JIT-compiled during the timed steps"));
             }
             return 0;
         }));
@@ -87,7 +87,7 @@ internal static class BenchModel
     internal sealed record Result(string Model, int Dim, int Depth, int Heads, int Patch, int ImageSize, int Classes, string Mode,
         int Batch, int Threads, string Device, string GemmKernel, long Parameters, int Iters, double MsPerStep, double ImagesPerS,
         double BestMs, double DataMs, double ForwardMs, double BackwardMs, double OptimizerMs, double OtherMs, long AllocatedBytesPerStep,
-        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak, double? PeakBeforeGflops);
+        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak, double? PeakBeforeGflops, long JitMethodsDuringSteps);
 
     /// <summary>
     /// The reference model's forward GEMM FLOPs (2·m·n·k) for <paramref name="batch"/> images: patch embedding,
@@ -157,19 +157,20 @@ internal static class BenchModel
             return Stopwatch.GetElapsedTime(t0, t5).TotalMilliseconds;
         }
 
-        // Warm up for at least the given steps AND one second: the tiered JIT only promotes hot methods to optimised
-        // code after ~30 calls plus a 100 ms delay, so a couple of fast inference steps would time tier-0 code.
-        var warm = Stopwatch.StartNew();
-        for (int i = 0; i < warmup || warm.Elapsed.TotalSeconds < 1.0; i++) Step();
+        // Warm up for at least the given steps (32 at least) and one second, then until the tiered JIT has gone quiet (BenchWarmup).
+        if (cpu) FmaPeak.MeasureGflops(threads, repeats: 1, millisecondsPerRepeat: 10);   // the peak's own code compiles before the warm-up
+        BenchWarmup.UntilJitQuiet(() => Step(), warmup);
         // The peak is sampled before the steps too: on a shared host it drifts, and the two samples show by how much.
         double? peakBefore = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
         var steps = new List<(double Total, double Data, double Fwd, double Bwd, double Opt)>(iters);
         long allocated0 = GC.GetTotalAllocatedBytes(precise: true);
+        long compiled0 = System.Runtime.JitInfo.GetCompiledMethodCount();
         for (int i = 0; i < iters; i++)
         {
             double total = Step();
             steps.Add((total, dataMs, fwdMs, train ? bwdMs : 0, train ? optMs : 0));
         }
+        long compiled = BenchWarmup.CompiledSince(compiled0);
         long allocated = (GC.GetTotalAllocatedBytes(precise: true) - allocated0) / iters;
         var sorted = steps.OrderBy(s => s.Total).ToList();
         var median = sorted[sorted.Count / 2];
@@ -180,6 +181,6 @@ internal static class BenchModel
             train ? "train" : "infer", batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
             model.Parameters.Values.Length, iters, median.Total, batch * 1000.0 / median.Total, sorted[0].Total,
             median.Data, median.Fwd, median.Bwd, median.Opt, median.Total - median.Data - median.Fwd - median.Bwd - median.Opt, allocated,
-            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak, peakBefore);
+            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak, peakBefore, compiled);
     }
 }

@@ -60,12 +60,13 @@ internal static class BenchMssa
     internal static string Describe(Result r) => FormattableString.Invariant(
         $"MSSA block b{r.Batch} n{r.N} dim{r.Dim} heads{r.Heads} dh{r.DimHead} on {r.Device} ({r.Threads} threads, {r.Kernel}, attention {r.Attention}): forward {r.ForwardMs:F2} ms, backward {r.BackwardMs:F2} ms, fwd+bwd {r.TotalMs:F2} ms (medians of {r.Iters}; best {r.TotalMsBest:F2}); {r.ForwardGflopNominal + r.BackwardGflopNominal:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
         + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak on {r.Threads} threads sampled after the calls ({r.PeakBeforeGflops:F1} before)") : "")
-        + (r.CpuTimeMsBest is { } cpuMs ? FormattableString.Invariant($"; best process CPU time per fwd+bwd / threads {cpuMs:F1} ms (robust to other load; with 1 thread, the work itself)") : "");
+        + (r.CpuTimeMsBest is { } cpuMs ? FormattableString.Invariant($"; best process CPU time per fwd+bwd / threads {cpuMs:F1} ms (robust to other load; with 1 thread, the work itself)") : "")
+        + FormattableString.Invariant($"; {r.JitMethodsDuringSteps} methods JIT-compiled during the timed calls");
 
     internal sealed record Result(int N, int Dim, int Heads, int DimHead, int Batch, int Threads, string Device, string Kernel, string Attention, int Iters,
         double ForwardMs, double BackwardMs, double TotalMs, double ForwardMsBest, double BackwardMsBest, double TotalMsBest,
         double ForwardGflopNominal, double BackwardGflopNominal, double ForwardTflops, double BackwardTflops, double Gflops,
-        double? PeakGflops, double? FractionOfPeak, double? CpuTimeMsBest, double? PeakBeforeGflops);
+        double? PeakGflops, double? FractionOfPeak, double? CpuTimeMsBest, double? PeakBeforeGflops, long JitMethodsDuringSteps);
 
     /// <summary>Times each variant (fused symmetric attention or not; ignored off the CPU), alternating them step by step.</summary>
     internal static Result[] Run(int n, int dim, int heads, int dh, int batch, int threads, string spec, int iters, bool[] fusedVariants)
@@ -102,16 +103,17 @@ internal static class BenchMssa
                 blocks[i].Attention.Core!.FusedSymmetric = fusedVariants[i];
             }
 
-            // Warm-up: JIT tiers, kernel compilation, buffers, worker threads (at least 1 s or 3 steps).
-            var warm = Stopwatch.StartNew();
-            for (int s = 0; s < 3 || warm.Elapsed.TotalSeconds < 1; s++)
-                for (int i = 0; i < v; i++) { Forward(i); Backward(i); }
+            // Warm-up: JIT tiers, kernel compilation, buffers, worker threads (at least 1 s and 32 steps, then until the
+            // JIT has gone quiet: BenchWarmup).
+            if (cpu) FmaPeak.MeasureGflops(threads, repeats: 1, millisecondsPerRepeat: 10);   // the peak's own code compiles before the warm-up
+            BenchWarmup.UntilJitQuiet(() => { for (int i = 0; i < v; i++) { Forward(i); Backward(i); } }, 3);
             // The peak is sampled before the timed calls too: on a shared host it drifts, and the two samples show by how much.
             double? peakBefore = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
             var fwd = new List<double>[v]; var bwd = new List<double>[v]; var tot = new List<double>[v];
             var cpuBest = new double[v];
             Array.Fill(cpuBest, double.MaxValue);
             for (int i = 0; i < v; i++) { fwd[i] = []; bwd[i] = []; tot[i] = []; }
+            long compiled0 = System.Runtime.JitInfo.GetCompiledMethodCount();
             var total = Stopwatch.StartNew();
             while (iters > 0 ? fwd[0].Count < iters : (fwd[0].Count < 5 || total.Elapsed.TotalSeconds < 3 * v))
                 for (int i = 0; i < v; i++)
@@ -121,6 +123,7 @@ internal static class BenchMssa
                     cpuBest[i] = Math.Min(cpuBest[i], (Environment.CpuUsage.TotalTime - c0).TotalMilliseconds / Math.Max(1, threads));
                     fwd[i].Add(f); bwd[i].Add(b); tot[i].Add(f + b);
                 }
+            long compiled = BenchWarmup.CompiledSince(compiled0);
             double? peak = cpu ? FmaPeak.MeasureGflops(threads, repeats: 5, millisecondsPerRepeat: 100) : null;
             // Reference FLOPs: GEMM multiply-adds ×2 (projections, scores, P·V; backward twice that), counted the same
             // whatever the implementation computes (the fused path forms half the scores, and recomputes them in backward).
@@ -137,7 +140,7 @@ internal static class BenchMssa
                 results[i] = new Result(n, dim, heads, dh, batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
                     cpu ? (fusedRan ? "fused-symmetric" : "materialised") : "ilgpu-flash", fwd[i].Count,
                     fMed, bMed, tMed, fwd[i][0], bwd[i][0], tot[i][0], fFlop / 1e9, bFlop / 1e9, fFlop / fMed / 1e9, bFlop / bMed / 1e9,
-                    gflops, peak, peak is null ? null : gflops / peak, cpu ? cpuBest[i] : null, peakBefore);
+                    gflops, peak, peak is null ? null : gflops / peak, cpu ? cpuBest[i] : null, peakBefore, compiled);
             }
             return results;
         }
