@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Quiet sitting (issue 10): every figure of the RESULTS sections "Issue 10, session 15/16/17". Build first:
+# Quiet sitting (issue 10): every figure of the RESULTS sections "Issue 10, session 15/16/17/18". Build first:
 #   dotnet build cli -c Release
 # Run with nothing else on the machine; peers need /usr/bin/python3 with torch and libopenblas0-openmp.
 # "AVX2 path" = DOTNET_EnableAVX512=0: the JIT uses no AVX-512 at all (GEMM picks vector256-6x16, TensorPrimitives and
