@@ -13,13 +13,13 @@ namespace CrateIL.Cli.Commands;
 internal static class BenchWarmup
 {
     /// <summary>
-    /// Runs <paramref name="step"/> at least <paramref name="minSteps"/> (and <see cref="TierUpSteps"/>) times and <paramref name="minSeconds"/>, then
-    /// until no method was compiled for <see cref="QuietSteps"/> steps and <see cref="QuietSeconds"/>, or for
-    /// <paramref name="maxSeconds"/> in all; returns the steps run.
+    /// Runs <paramref name="step"/> at least <paramref name="minSteps"/> times and <paramref name="minSeconds"/> (as asked),
+    /// then on until <see cref="TierUpSteps"/> steps have run and none of the last <see cref="QuietSteps"/> steps, nor the
+    /// last <see cref="QuietSeconds"/>, compiled a method — or until <paramref name="maxSeconds"/> have passed, which
+    /// bounds only this automatic part. Returns the steps run.
     /// </summary>
     public static int UntilJitQuiet(Action step, int minSteps, double minSeconds = 1.0, double maxSeconds = 30.0)
     {
-        minSteps = Math.Max(minSteps, TierUpSteps);
         var clock = Stopwatch.StartNew();
         long compiled = JitInfo.GetCompiledMethodCount();
         double lastChange = 0;
@@ -32,8 +32,9 @@ internal static class BenchWarmup
             double t = clock.Elapsed.TotalSeconds;
             if (now != compiled) { compiled = now; quiet = 0; lastChange = t; }
             else quiet++;
-            if (steps >= minSteps && t >= minSeconds && quiet >= QuietSteps && t - lastChange >= QuietSeconds) return steps;
-            if (t >= maxSeconds) return steps;
+            if (steps < minSteps || t < minSeconds) continue;
+            bool settled = steps >= TierUpSteps && quiet >= QuietSteps && t - lastChange >= QuietSeconds;
+            if (settled || t >= maxSeconds) return steps;
         }
     }
 
