@@ -38,6 +38,38 @@ internal sealed class CpuThreadTeam
     private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 1_000_000 *
         (long.TryParse(Environment.GetEnvironmentVariable("CRATEIL_TEAM_SPIN_US"), out long us) && us >= 0 ? us : 50);
 
+    /// <summary>
+    /// How long a wait pause-spins (Thread.SpinWait) before it falls back to <see cref="SpinWait"/>, in Stopwatch ticks
+    /// (20 µs). SpinWait yields the processor (a sched_yield system call) on every call past its tenth, a few
+    /// microseconds in: on dedicated cores that only costs a system call and delays noticing the flag, and most waits
+    /// of a team (a join, a barrier, the next job) end within a few tens of microseconds. Past this a wait yields as
+    /// before, so a team larger than the machine's cores still lets the member it waits for run.
+    /// </summary>
+    private static readonly long PauseTicks = System.Diagnostics.Stopwatch.Frequency / 50_000;
+
+    /// <summary>Waits while <c>location == value</c> is <paramref name="equal"/>: pause-spinning first, then SpinWait until <paramref name="deadline"/> (Stopwatch ticks; long.MaxValue: no limit). Returns false at the deadline.</summary>
+    private static bool SpinWhile(ref int location, int value, bool equal, long deadline = long.MaxValue)
+    {
+        if ((Volatile.Read(ref location) == value) != equal) return true;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long pauseEnd = start + PauseTicks;
+        while ((Volatile.Read(ref location) == value) == equal)
+        {
+            Thread.SpinWait(20);
+            long now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (now >= deadline) return false;
+            if (now < pauseEnd) continue;
+            var spin = new SpinWait();
+            while ((Volatile.Read(ref location) == value) == equal)
+            {
+                if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline) return false;
+                spin.SpinOnce(sleep1Threshold: -1);
+            }
+            return true;
+        }
+        return true;
+    }
+
     private CpuThreadTeam(int size)
     {
         Size = size;
@@ -89,8 +121,7 @@ internal sealed class CpuThreadTeam
             Exception? own = null;
             try { job.Execute(0, this); }
             catch (Exception e) { own = e; }
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            SpinWhile(ref _pending, 0, equal: false);
             _job = null;
             var failure = own ?? _failure;
             if (failure is not null) throw new AggregateException("A CPU team member failed", failure);
@@ -113,8 +144,7 @@ internal sealed class CpuThreadTeam
             Volatile.Write(ref _barrierSense, sense ^ 1);
             return;
         }
-        var spin = new SpinWait();
-        while (Volatile.Read(ref _barrierSense) == sense) spin.SpinOnce(sleep1Threshold: -1);
+        SpinWhile(ref _barrierSense, sense, equal: true);
     }
 
     private void WorkerLoop(int member)
@@ -122,10 +152,7 @@ internal sealed class CpuThreadTeam
         int seen = 0;
         while (true)
         {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            var spin = new SpinWait();
-            while (Volatile.Read(ref _generation) == seen && System.Diagnostics.Stopwatch.GetTimestamp() - start < SpinTicks)
-                spin.SpinOnce(sleep1Threshold: -1);
+            SpinWhile(ref _generation, seen, equal: true, System.Diagnostics.Stopwatch.GetTimestamp() + SpinTicks);
             if (Volatile.Read(ref _generation) == seen)
             {
                 lock (_wakeLock)
