@@ -171,12 +171,8 @@ internal static unsafe class SgemmPack
                 float* d = dst + (long)p0 * width;
                 for (int r0 = 0; r0 < width; r0 += 8)
                 {
-                    float* s = src + r0 * ld + p0;
-                    var x0 = Vector256.Load(s); var x1 = Vector256.Load(s + ld);
-                    var x2 = Vector256.Load(s + 2 * ld); var x3 = Vector256.Load(s + 3 * ld);
-                    var x4 = Vector256.Load(s + 4 * ld); var x5 = Vector256.Load(s + 5 * ld);
-                    var x6 = Vector256.Load(s + 6 * ld); var x7 = Vector256.Load(s + 7 * ld);
-                    SquareTranspose.Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+                    SquareTranspose.LoadTransposed(src + r0 * ld + p0, ld, out var x0, out var x1, out var x2, out var x3,
+                        out var x4, out var x5, out var x6, out var x7);
                     float* q = d + r0;
                     Vector256.Store(x0, q); Vector256.Store(x1, q + width);
                     Vector256.Store(x2, q + 2 * width); Vector256.Store(x3, q + 3 * width);

@@ -34,12 +34,20 @@ internal static unsafe class SquareTranspose
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CopyTransposed(float* src, float* dst, long ld)
     {
-        var x0 = Vector256.Load(src); var x1 = Vector256.Load(src + ld);
-        var x2 = Vector256.Load(src + 2 * ld); var x3 = Vector256.Load(src + 3 * ld);
-        var x4 = Vector256.Load(src + 4 * ld); var x5 = Vector256.Load(src + 5 * ld);
-        var x6 = Vector256.Load(src + 6 * ld); var x7 = Vector256.Load(src + 7 * ld);
-        Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+        LoadTransposed(src, ld, out var x0, out var x1, out var x2, out var x3, out var x4, out var x5, out var x6, out var x7);
         Store8(dst, ld, x0, x1, x2, x3, x4, x5, x6, x7);
+    }
+
+    /// <summary>The 8×8 block at <paramref name="src"/> (8 rows of 8, leading dimension <paramref name="ld"/>), transposed into registers: x_c is its column c.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void LoadTransposed(float* src, long ld, out Vector256<float> x0, out Vector256<float> x1, out Vector256<float> x2,
+        out Vector256<float> x3, out Vector256<float> x4, out Vector256<float> x5, out Vector256<float> x6, out Vector256<float> x7)
+    {
+        x0 = Vector256.Load(src); x1 = Vector256.Load(src + ld);
+        x2 = Vector256.Load(src + 2 * ld); x3 = Vector256.Load(src + 3 * ld);
+        x4 = Vector256.Load(src + 4 * ld); x5 = Vector256.Load(src + 5 * ld);
+        x6 = Vector256.Load(src + 6 * ld); x7 = Vector256.Load(src + 7 * ld);
+        Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -79,11 +87,7 @@ internal static unsafe class SquareTranspose
             for (int bj = bi + 8; bj < full; bj += 8)
             {
                 float* u = g + bi * ld + bj, l = g + bj * ld + bi;
-                var x0 = Vector256.Load(l); var x1 = Vector256.Load(l + ld);
-                var x2 = Vector256.Load(l + 2 * ld); var x3 = Vector256.Load(l + 3 * ld);
-                var x4 = Vector256.Load(l + 4 * ld); var x5 = Vector256.Load(l + 5 * ld);
-                var x6 = Vector256.Load(l + 6 * ld); var x7 = Vector256.Load(l + 7 * ld);
-                Block8(ref x0, ref x1, ref x2, ref x3, ref x4, ref x5, ref x6, ref x7);
+                LoadTransposed(l, ld, out var x0, out var x1, out var x2, out var x3, out var x4, out var x5, out var x6, out var x7);
                 x0 = Vector256.Load(u) + x0; x1 = Vector256.Load(u + ld) + x1;
                 x2 = Vector256.Load(u + 2 * ld) + x2; x3 = Vector256.Load(u + 3 * ld) + x3;
                 x4 = Vector256.Load(u + 4 * ld) + x4; x5 = Vector256.Load(u + 5 * ld) + x5;

@@ -452,26 +452,10 @@ internal static unsafe class SymmetricAttentionCpu
         TColumns columns, float* dJ, float scale, int n) where TColumns : struct, IColumnTerms
     {
         Vector256<float> vShift = Vector256.Create(shiftI), vInvZ = Vector256.Create(invZI), vD = Vector256.Create(dI), vScale = Vector256.Create(scale);
-        int j = 0;
-        for (; j + 8 <= n; j += 8)
+        // Whole vectors to the end of the row: there is no sum here, so the lanes of a last partial vector need no mask —
+        // they read and write row padding only (RowPad).
+        for (int j = 0; j < n; j += 8)
         {
-            var sv = Vector256.Load(s + j);
-            var raw = FloatExp.ExpNonPositive(sv - vShift);
-            var p = raw * vInvZ;
-            var ds = (Vector256.Load(a + j) - vD) * p;
-            Vector256.Store(p, s + j);
-            if (columns.Present)
-            {
-                var q = columns.At(sv, raw, j);
-                ds += (Vector256.Load(b + j) - Vector256.Load(dJ + j)) * q;
-                Vector256.Store(q, b + j);
-            }
-            Vector256.Store(ds * vScale, g + j);
-        }
-        if (j < n)
-        {
-            // The last 1–7 columns as one whole vector, as in ForwardRow: there is no sum here, so the lanes past n need
-            // no mask — they read and write row padding only.
             var sv = Vector256.Load(s + j);
             var raw = FloatExp.ExpNonPositive(sv - vShift);
             var p = raw * vInvZ;
