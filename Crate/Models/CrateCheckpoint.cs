@@ -107,6 +107,8 @@ public static class CrateCheckpoint
     {
         foreach (var p in model.Parameters.Parameters)
             if (import.Tensors.TryGet(p.Name, out var tensor)) p.Value.CopyFrom(tensor.Data);
+        // New values: a frozen model's layers must re-derive what they keep from the old ones.
+        if (model.Parameters.IsFrozen) model.Parameters.Freeze();
     }
 
     private static CrateConfig ConfigFrom(IReadOnlyDictionary<string, string> metadata, string path)

@@ -20,6 +20,7 @@ public sealed partial class CrateModel
         var logits = new float[(long)count * classes];
         bool training = Training;
         Training = false;
+        using var frozen = Parameters.FreezeTemporarily();
         try
         {
             Tensor? input = null;

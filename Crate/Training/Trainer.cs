@@ -442,6 +442,8 @@ public sealed partial class Trainer : IDisposable
     {
         bool training = Model.Training;
         Model.Training = false;
+        // Nothing writes the weights during the pass: each layer packs its GEMM weights once, not per batch.
+        using var frozen = Model.Parameters.FreezeTemporarily();
         var loader = new DataLoader(_validation, Options.EvalBatchSize, shuffle: false, seed: Options.Seed, workers: Options.Workers);
         double loss = 0;
         long top1 = 0, top5 = 0, rows = 0;

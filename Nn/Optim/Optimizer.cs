@@ -98,6 +98,7 @@ public abstract class Optimizer : IDisposable
     public void Step()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        Store.ThrowIfFrozen($"{GetType().Name}.Step");
         _stepCount++;
         Update(_stepCount);
     }

@@ -37,21 +37,22 @@ internal static class BenchModel
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu", Description = "cpu, cuda, opencl or ilgpu-cpu[:index]" };
         var warmup = new Option<int>("--warmup") { DefaultValueFactory = _ => 2, Description = "Untimed steps first (at least 32 and one second of them, then until the JIT has gone quiet)" };
         var iters = new Option<int>("--iters") { DefaultValueFactory = _ => 5, Description = "Timed steps (the median is reported)" };
+        var frozen = new Option<bool>("--frozen") { DefaultValueFactory = _ => true, Description = "infer: freeze the weights first, as an inference app does (ParameterStore.Freeze: GEMM weights packed once); false derives them per call, as training does" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object" };
         var cmd = new Command("model", "Time a full CRATE training step (forward, backward, AdamW) or inference step")
-            { model, patch, imageSize, classes, dim, depth, heads, batch, mode, threads, device, warmup, iters, json };
+            { model, patch, imageSize, classes, dim, depth, heads, batch, mode, threads, device, warmup, iters, frozen, json };
         cmd.SetAction(parse => CliErrors.Run(() =>
         {
             var config = MakeConfig(parse.GetValue(model)!, parse.GetValue(patch), parse.GetValue(imageSize), parse.GetValue(classes),
                 parse.GetValue(dim), parse.GetValue(depth), parse.GetValue(heads));
             var r = Run(config, parse.GetValue(model)!, parse.GetValue(batch), ParseTrain(parse.GetValue(mode)!), parse.GetValue(threads),
-                parse.GetValue(device)!, parse.GetValue(warmup), parse.GetValue(iters));
+                parse.GetValue(device)!, parse.GetValue(warmup), parse.GetValue(iters), parse.GetValue(frozen));
             if (parse.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
             else
             {
                 Console.WriteLine(FormattableString.Invariant(
-                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode} batch {r.Batch} on {r.Device} ({r.Threads} threads, {r.GemmKernel}): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms); {r.GflopPerStep:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
+                    $"{r.Model} dim {r.Dim} depth {r.Depth} heads {r.Heads} patch {r.Patch} @{r.ImageSize} {r.Mode}{(r.FrozenWeights ? " (frozen weights)" : "")} batch {r.Batch} on {r.Device} ({r.Threads} threads, {r.GemmKernel}): {r.MsPerStep:F1} ms/step, {r.ImagesPerS:F1} img/s (median of {r.Iters}; best {r.BestMs:F1} ms); {r.GflopPerStep:F2} GFLOP counted, {r.Gflops:F1} GFLOP/s")
                     + (r.PeakGflops is { } peak ? FormattableString.Invariant($", {100 * r.FractionOfPeak:F0} % of the {peak:F1} GFLOP/s FMA peak sampled after the steps ({r.PeakBeforeGflops:F1} before)") : ""));
                 Console.WriteLine(FormattableString.Invariant(
                     $"  split (median step): data {r.DataMs:F1} ms, forward+loss {r.ForwardMs:F1} ms, backward {r.BackwardMs:F1} ms, optimizer {r.OptimizerMs:F1} ms, other {r.OtherMs:F1} ms; {r.AllocatedBytesPerStep} B allocated per step; {r.JitMethodsDuringSteps} methods JIT-compiled during the timed steps"));
@@ -87,7 +88,8 @@ internal static class BenchModel
     internal sealed record Result(string Model, int Dim, int Depth, int Heads, int Patch, int ImageSize, int Classes, string Mode,
         int Batch, int Threads, string Device, string GemmKernel, long Parameters, int Iters, double MsPerStep, double ImagesPerS,
         double BestMs, double DataMs, double ForwardMs, double BackwardMs, double OptimizerMs, double OtherMs, long AllocatedBytesPerStep,
-        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak, double? PeakBeforeGflops, long JitMethodsDuringSteps);
+        double GflopPerStep, double Gflops, double? PeakGflops, double? FractionOfPeak, double? PeakBeforeGflops, long JitMethodsDuringSteps,
+        bool FrozenWeights);
 
     /// <summary>
     /// The reference model's forward GEMM FLOPs (2·m·n·k) for <paramref name="batch"/> images: patch embedding,
@@ -104,7 +106,7 @@ internal static class BenchModel
         return batch * (embed + c.Depth * (mssa + ista) + head);
     }
 
-    internal static Result Run(CrateConfig config, string name, int batch, bool train, int threads, string spec, int warmup, int iters)
+    internal static Result Run(CrateConfig config, string name, int batch, bool train, int threads, string spec, int warmup, int iters, bool frozen = true)
     {
         if (batch < 1 || iters < 1 || warmup < 0) throw new ArgumentException("--batch and --iters must be positive, --warmup not negative");
         using var dev = CliErrors.OpenDevice(spec, threads);
@@ -121,6 +123,8 @@ internal static class BenchModel
         using var images = dev.FromHost(pixels, batch, config.Channels, config.ImageHeight, config.ImageWidth);
         using var dLogits = dev.Allocate(batch, config.Classes);
         model.Training = train;
+        bool freeze = frozen && !train;
+        if (freeze) model.Parameters.Freeze();
 
         double dataMs = 0, fwdMs = 0, bwdMs = 0, optMs = 0;
         // Each phase is synchronised so that its time is its own (an ILGPU device runs asynchronously).
@@ -181,6 +185,6 @@ internal static class BenchModel
             train ? "train" : "infer", batch, cpu ? threads : 0, dev.Spec, cpu ? CpuSgemm.KernelName : dev.Name,
             model.Parameters.Values.Length, iters, median.Total, batch * 1000.0 / median.Total, sorted[0].Total,
             median.Data, median.Fwd, median.Bwd, median.Opt, median.Total - median.Data - median.Fwd - median.Bwd - median.Opt, allocated,
-            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak, peakBefore, compiled);
+            flop / 1e9, gflops, peak, peak is null ? null : gflops / peak, peakBefore, compiled, freeze);
     }
 }

@@ -37,6 +37,7 @@ internal static class EmergeEvaluation
     {
         bool training = model.Training;
         model.Training = false;
+        using var frozen = model.Parameters.FreezeTemporarily();
         try
         {
             var c = model.Config;

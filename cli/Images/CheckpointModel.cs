@@ -43,6 +43,8 @@ internal sealed class CheckpointModel : IDisposable
         {
             var input = ModelInput.Read(path, model.Config);
             model.Training = false;
+            // Inference only: layers derive what depends on the weights (packed GEMM operands, ISTA's folded dictionary) once.
+            model.Parameters.Freeze();
             return new CheckpointModel(path, model, input);
         }
         catch

@@ -236,6 +236,85 @@ public class GemmTests
         }
     }
 
+    /// <summary>
+    /// A prepacked op(B) (<see cref="Gemm.Pack"/>) gives the same bits as packing it per call, on every kernel, thread
+    /// count and team schedule, across depth blocks (k &gt; KC) and column blocks (n &gt; NC), with padded and offset
+    /// operands and one B shared by a batch; a copy packed for another kernel's panel width is ignored, not misread.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(CpuKernels))]
+    public void PrepackedBGivesTheBitsOfPackingPerCall(string kernelName)
+    {
+        var kernel = KernelNamed(kernelName);
+        var other = kernel.NR == SgemmKernels.Avx2.NR ? (System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? SgemmKernels.Avx512 : (SgemmKernel?)null) : SgemmKernels.Avx2;
+        var shapes = new (int Batch, int M, int N, int K)[] { (1, 300, 257, 520), (1, 7, kernel.NC + 37, 300), (1, 197, 384, 384), (3, 131, 129, 70), (2, 1, 5, 3) };
+        try
+        {
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                using var dev = CpuDevice.Create(threads);
+                foreach (var s in Enum.GetValues<TeamSchedule>())
+                    foreach (bool direct in Bools)
+                        foreach (bool tb in Bools)
+                            foreach (var (batch, m, n, k) in shapes)
+                            {
+                                GemmCpu.Schedule = s;
+                                GemmCpu.DirectA = direct;
+                                string what = $"{kernel.Name} threads {threads} {s} direct={direct} {batch}x{m}x{n}x{k} transB={tb}";
+                                int lda = k + 1, ldb = (tb ? k : n) + 2, ldc = n + 3;
+                                long offB = 5, strideA = (long)m * lda + 1, strideC = (long)m * ldc + 2;
+                                using var a = dev.FromHost(TestData.Uniform(31, batch * strideA), (int)(batch * strideA));
+                                using var b = dev.FromHost(TestData.Uniform(32, offB + (long)(tb ? n : k) * ldb), (int)(offB + (long)(tb ? n : k) * ldb));
+                                var init = TestData.Uniform(33, batch * strideC);
+                                using var plain = dev.FromHost(init, init.Length);
+                                using var packedC = dev.FromHost(init, init.Length);
+                                var opA = new MatrixOperand(a, 0, lda, strideA);
+                                var opB = new MatrixOperand(b, offB, ldb, 0);
+                                var args = Gemm.Resolve(batch, m, n, k, 0.75f, opA, false, opB, tb, 0.5f, new MatrixOperand(plain, 0, ldc, strideC));
+                                GemmCpu.Run(dev, a, b, plain, args, kernel);
+                                using var packed = Gemm.Pack(opB, tb, k, n)!;
+                                using var repacked = new PackedMatrix(b, offB, ldb, tb, k, n, kernel);
+                                GemmCpu.Run(dev, a, b, packedC, args, kernel, repacked);
+                                Assert.True(plain.ToArray().AsSpan().SequenceEqual(packedC.ToArray()), what);
+                                if (other is SgemmKernel o)
+                                {
+                                    using var foreign = new PackedMatrix(b, offB, ldb, tb, k, n, o);
+                                    packedC.CopyFrom(init);
+                                    GemmCpu.Run(dev, a, b, packedC, args, kernel, foreign);
+                                    Assert.True(plain.ToArray().AsSpan().SequenceEqual(packedC.ToArray()), what + " (packed for " + o.Name + ")");
+                                }
+                            }
+            }
+        }
+        finally { GemmCpu.Schedule = null; GemmCpu.DirectA = null; }
+    }
+
+    /// <summary>The public entry: the packed call equals the plain one; a packed B of another operand, or disposed, is a clear error.</summary>
+    [Fact]
+    public void PackedBThroughGemmBatchedAndItsErrors()
+    {
+        using var dev = CpuDevice.Create(2);
+        using var x = dev.FromHost(TestData.Uniform(1, 197 * 96), 197, 96);
+        using var w = dev.FromHost(TestData.Uniform(2, 80 * 96), 80, 96);
+        using var y0 = dev.Zeros(197, 80);
+        using var y1 = dev.Zeros(197, 80);
+        Gemm.Batched(1, 197, 80, 96, 1f, x, false, w, true, 0f, y0);
+        using var pw = Gemm.Pack(w, true, 96, 80);
+        Assert.NotNull(pw);
+        Assert.Equal((96, 80, true), (pw!.K, pw.N, pw.TransB));
+        Gemm.Batched(1, 197, 80, 96, 1f, x, false, w, true, 0f, y1, pw);
+        Assert.Equal(y0.ToArray(), y1.ToArray());
+        using var w2 = dev.FromHost(TestData.Uniform(2, 80 * 96), 80, 96);
+        using var y2 = dev.Zeros(197, 96);
+        Assert.Contains("was not packed from this op(B)", Assert.Throws<ArgumentException>(() =>
+            Gemm.Batched(1, 197, 80, 96, 1f, x, false, w2, true, 0f, y1, pw)).Message);
+        Assert.Contains("was not packed from this op(B)", Assert.Throws<ArgumentException>(() =>
+            Gemm.Batched(1, 197, 96, 80, 1f, new MatrixOperand(x, 0, 96), false, w, false, 0f, y2, pw)).Message);
+        Assert.Contains("operand B reaches", Assert.Throws<ArgumentException>(() => Gemm.Pack(new MatrixOperand(w, 1), true, 96, 80)).Message);
+        pw.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => Gemm.Batched(1, 197, 80, 96, 1f, x, false, w, true, 0f, y1, pw));
+    }
+
     [Fact]
     public void ConcurrentCallsOnOneDeviceAreCorrect()
     {

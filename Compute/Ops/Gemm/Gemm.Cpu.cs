@@ -47,12 +47,18 @@ internal static unsafe class GemmCpu
 
     private static Workspace OwnWorkspace => t_workspace ??= new Workspace();
 
-    public static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g) => Run(device, a, b, c, g, Kernel);
+    public static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g, PackedMatrix? packedB = null) =>
+        Run(device, a, b, c, g, Kernel, packedB);
 
-    /// <summary>The same with a chosen micro-kernel (tests run every kernel the machine supports).</summary>
-    internal static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g, SgemmKernel kernel)
+    /// <summary>
+    /// The same with a chosen micro-kernel (tests run every kernel the machine supports). A packed op(B) made for
+    /// another kernel's panel width is ignored (B is packed per call as without one).
+    /// </summary>
+    internal static void Run(CpuDevice device, Tensor a, Tensor b, Tensor c, in GemmArgs g, SgemmKernel kernel, PackedMatrix? packedB = null)
     {
-        var p = new Problem(a.HostPointer, b.HostPointer, c.HostPointer, g, kernel, !g.TransA && (t_directA ?? EnvironmentDirectA));
+        bool prepacked = packedB is not null && packedB.NR == kernel.NR;
+        var p = new Problem(a.HostPointer, b.HostPointer, c.HostPointer, g, kernel, !g.TransA && (t_directA ?? EnvironmentDirectA),
+            prepacked ? packedB!.Data : null, prepacked ? packedB!.PanelStride : 0);
         if (g.K == 0 || g.Alpha == 0f)
         {
             ScaleC(p);
@@ -69,7 +75,7 @@ internal static unsafe class GemmCpu
             if (ran) return;
         }
         var ws = OwnWorkspace;
-        float* bBuf = ws.B.Ensure(PackedBLength(p));
+        float* bBuf = p.PackedB != null ? null : ws.B.Ensure(PackedBLength(p));
         for (int bt = 0; bt < g.Batch; bt++)
             Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
     }
@@ -158,7 +164,15 @@ internal static unsafe class GemmCpu
             {
                 int kc = Math.Min(kc0, g.K - pc);
                 float* bBuf = (step & 1) == 0 ? sharedB0 : sharedB1;
-                SgemmPack.B(b, g.Ldb, g.TransB, pc, kc, jc, nc, nr, panels * member / members, panels * (member + 1) / members, bBuf);
+                long bPanelStride = (long)kc * nr;
+                if (p.PackedB != null)
+                {
+                    // Panels over the whole depth: this block's kc rows of panel jp start pc rows into it.
+                    bBuf = p.PackedB + (long)(jc / nr) * p.PackedStride + (long)pc * nr;
+                    bPanelStride = p.PackedStride;
+                }
+                else SgemmPack.B(b, g.Ldb, g.TransB, pc, kc, jc, nc, nr, panels * member / members, panels * (member + 1) / members, bBuf);
+                // With prepacked B the barrier still orders claimed row blocks across depth blocks (they accumulate into C).
                 team?.Barrier();
                 float beta = pc == 0 ? g.Beta : 1f;
                 for (int blk = 0; ; blk++)
@@ -173,7 +187,7 @@ internal static unsafe class GemmCpu
                     for (int jp = pn0; jp < pn1; jp++)
                     {
                         int jr = jp * nr, ncols = Math.Min(nr, nc - jr);
-                        float* bPanel = bBuf + (long)jp * kc * nr;
+                        float* bPanel = bBuf + jp * bPanelStride;
                         float* cCol = c + jc + jr;
                         int ir = 0;
                         for (; ir < fullRows; ir += mr)
@@ -200,9 +214,22 @@ internal static unsafe class GemmCpu
     /// The operands of one call: base pointers (tensor offsets applied), arguments, the micro-kernel, and whether a
     /// row-major op(A) is read in place (decided on the calling thread, so a test's override reaches every member).
     /// </summary>
-    private readonly struct Problem(float* a, float* b, float* c, GemmArgs args, SgemmKernel kernel, bool directA)
+    private readonly struct Problem(float* a, float* b, float* c, GemmArgs args, SgemmKernel kernel, bool directA,
+        float* packedB = null, long packedStride = 0)
     {
         public readonly float* A = a, B = b, C = c;
+
+        /// <summary>
+        /// op(B) already packed (<see cref="PackedMatrix"/>): panel j of this problem's columns at PackedB + j·PackedStride,
+        /// each the whole depth of NR columns; null when op(B) is packed per block as usual.
+        /// </summary>
+        public readonly float* PackedB = packedB;
+        public readonly long PackedStride = packedStride;
+
+        /// <summary>A sub-problem over other arguments (a member's share), its packed B moved by <paramref name="packedShift"/> floats.</summary>
+        public Problem With(GemmArgs sub, float* c, long packedShift) =>
+            new(A, B, c, sub, Kernel, DirectA, PackedB == null ? null : PackedB + packedShift, PackedStride);
+
         public readonly GemmArgs Args = args;
         public readonly SgemmKernel Kernel = kernel;
         /// <summary>
@@ -406,12 +433,14 @@ internal static unsafe class GemmCpu
             var g = _p.Args;
             var kern = _p.Kernel;
             GemmArgs sub;
+            long packedShift = 0;
             if (_schedule == TeamSchedule.Columns)
             {
                 int panels = (g.N + kern.NR - 1) / kern.NR;
                 int j0 = Math.Min(g.N, panels * member / members * kern.NR), j1 = Math.Min(g.N, panels * (member + 1) / members * kern.NR);
                 if (j1 <= j0) return;
                 sub = g with { N = j1 - j0, OffsetB = g.OffsetB + (g.TransB ? (long)j0 * g.Ldb : j0), OffsetC = g.OffsetC + j0 };
+                packedShift = j0 / kern.NR * _p.PackedStride;
             }
             else
             {
@@ -420,8 +449,8 @@ internal static unsafe class GemmCpu
                 if (i1 <= i0) return;
                 sub = g with { M = i1 - i0, OffsetA = g.OffsetA + (g.TransA ? i0 : (long)i0 * g.Lda), OffsetC = g.OffsetC + (long)i0 * g.Ldc };
             }
-            var p = new Problem(_p.A, _p.B, _p.C, sub, kern, _p.DirectA);
-            float* bBuf = ws.B.Ensure(PackedBLength(p));
+            var p = _p.With(sub, _p.C, packedShift);
+            float* bBuf = p.PackedB != null ? null : ws.B.Ensure(PackedBLength(p));
             Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
         }
 
@@ -450,8 +479,8 @@ internal static unsafe class GemmCpu
                 sub = sub with { Beta = 0f, OffsetC = 0, Ldc = g.N, StrideC = 0 };
                 _partials[member] = (nint)c;
             }
-            var p = new Problem(_p.A, _p.B, c, sub, _p.Kernel, _p.DirectA);
-            float* bBuf = ws.B.Ensure(PackedBLength(p));
+            var p = _p.With(sub, c, (long)k0 * _p.Kernel.NR);
+            float* bBuf = p.PackedB != null ? null : ws.B.Ensure(PackedBLength(p));
             Compute(p, bt, Partition.Whole, 0, null, bBuf, bBuf, ws);
             team.Barrier();
             int r0 = (int)((long)g.M * member / members), r1 = (int)((long)g.M * (member + 1) / members);

@@ -57,17 +57,33 @@ public static class Gemm
 
     /// <summary>Batched, strided GEMM (e.g. per-head attention over column slices of a [N, heads·d] matrix).</summary>
     public static void Batched(int batch, int m, int n, int k, float alpha,
-        MatrixOperand a, bool transA, MatrixOperand b, bool transB, float beta, MatrixOperand c)
+        MatrixOperand a, bool transA, MatrixOperand b, bool transB, float beta, MatrixOperand c) =>
+        Batched(batch, m, n, k, alpha, a, transA, b, transB, beta, c, null);
+
+    /// <summary>
+    /// The same, with op(B) already packed by <see cref="Pack"/> from exactly this <paramref name="b"/> (one matrix for
+    /// the whole batch); the CPU path then reads the packed panels instead of packing op(B). <paramref name="packedB"/>
+    /// may be null (no packed copy: the plain call), and other devices ignore it.
+    /// </summary>
+    public static void Batched(int batch, int m, int n, int k, float alpha,
+        MatrixOperand a, bool transA, MatrixOperand b, bool transB, float beta, MatrixOperand c, PackedMatrix? packedB)
     {
         var args = Resolve(batch, m, n, k, alpha, a, transA, b, transB, beta, c);
         if (batch == 0 || m == 0 || n == 0) return;
         var device = c.Tensor.Device;
         if (a.Tensor.Device != device || b.Tensor.Device != device)
             throw new ArgumentException($"GEMM operands live on different devices: A on {a.Tensor.Device.Spec}, B on {b.Tensor.Device.Spec}, C on {device.Spec}");
+        if (packedB is not null)
+        {
+            if (packedB.IsDisposed) throw new ObjectDisposedException(nameof(packedB), "GEMM: the packed B was disposed");
+            if (!packedB.Describes(b.Tensor, b.Offset, args.Ldb, transB, k, n) || (batch > 1 && b.BatchStride != 0))
+                throw new ArgumentException($"GEMM: the packed B ({packedB.K}×{packedB.N}, transB={packedB.TransB}) was not packed from this op(B) " +
+                    $"({k}×{n}, transB={transB}, offset {b.Offset}, ld {args.Ldb}, batch stride {b.BatchStride})", nameof(packedB));
+        }
         switch (device)
         {
             case CpuDevice cpu:
-                GemmCpu.Run(cpu, a.Tensor, b.Tensor, c.Tensor, args);
+                GemmCpu.Run(cpu, a.Tensor, b.Tensor, c.Tensor, args, packedB);
                 break;
             case IlgpuDevice gpu:
                 GemmIlgpu.Run(gpu, a.Tensor, b.Tensor, c.Tensor, args);
@@ -75,6 +91,23 @@ public static class Gemm
             default:
                 throw new NotSupportedException($"No GEMM for device {device.Spec}");
         }
+    }
+
+    /// <summary>
+    /// op(B) of later calls packed once into the CPU micro-kernel's layout (<see cref="PackedMatrix"/>), for a B that
+    /// stays unchanged while the copy is used; null on devices whose kernels read B in place. op(B) is
+    /// <paramref name="k"/>×<paramref name="n"/>, read as in <see cref="Batched(int, int, int, int, float, MatrixOperand, bool, MatrixOperand, bool, float, MatrixOperand)"/>.
+    /// </summary>
+    public static PackedMatrix? Pack(MatrixOperand b, bool transB, int k, int n)
+    {
+        ArgumentNullException.ThrowIfNull(b.Tensor);
+        if (k < 1 || n < 1) throw new ArgumentException($"GEMM Pack: op(B) must be at least 1×1, got {k}×{n}");
+        int ldb = b.Ld > 0 ? b.Ld : (transB ? k : n);
+        if (ldb < (transB ? k : n)) throw new ArgumentException($"ldb={ldb} is smaller than a row of B ({(transB ? k : n)})");
+        long end = b.Offset + (transB ? (long)(n - 1) * ldb + k : (long)(k - 1) * ldb + n);
+        CheckExtent("B", b.Tensor, end, b.Offset);
+        if (b.Tensor.Device is not CpuDevice) return null;
+        return new PackedMatrix(b.Tensor, b.Offset, ldb, transB, k, n, GemmCpu.Kernel);
     }
 
     internal static GemmArgs Resolve(int batch, int m, int n, int k, float alpha,

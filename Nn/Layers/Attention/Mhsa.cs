@@ -19,6 +19,8 @@ public sealed class Mhsa : ITokenMixer, IDisposable
     private Tensor? _qkv, _o, _dO, _dqkv;
     private Tensor? _y;
     private int _batch, _n;
+    private readonly ParameterStore _store;
+    private readonly FrozenOperand _frozenQkv = new(), _frozenProj = new();
 
     public Mhsa(ParameterStore store, string prefix, int dim, int heads, int dimHead)
     {
@@ -29,6 +31,7 @@ public sealed class Mhsa : ITokenMixer, IDisposable
         Dim = dim;
         Heads = heads;
         DimHead = dimHead;
+        _store = store;
         QkvWeight = store.Add(prefix + "qkv.weight", [3 * Inner, dim], ParameterInit.UniformFanIn, fanIn: dim);
         QkvBias = store.Add(prefix + "qkv.bias", [3 * Inner], ParameterInit.UniformFanIn, fanIn: dim, decay: false);
         ProjWeight = store.Add(prefix + "proj.weight", [dim, Inner], ParameterInit.UniformFanIn, fanIn: Inner);
@@ -69,11 +72,13 @@ public sealed class Mhsa : ITokenMixer, IDisposable
         Ensure(y.Device, batch, rows / batch);
         _y = y;
         int inner = Inner, wide = 3 * inner;
-        Gemm.Batched(1, rows, wide, Dim, 1f, Mat(y, Dim), false, Mat(QkvWeight.Value, Dim), true, 0f, Mat(_qkv!, wide));
+        Gemm.Batched(1, rows, wide, Dim, 1f, Mat(y, Dim), false, Mat(QkvWeight.Value, Dim), true, 0f, Mat(_qkv!, wide),
+            _frozenQkv.For(_store, Mat(QkvWeight.Value, Dim), true, Dim, wide));
         BiasAdd.Forward(_qkv!, QkvBias.Value, _qkv!);
         _core!.Forward(batch, _n, new HeadColumns(_qkv!, 0, wide), new HeadColumns(_qkv!, inner, wide),
             new HeadColumns(_qkv!, 2 * inner, wide), new HeadColumns(_o!, 0, inner));
-        Gemm.Batched(1, rows, Dim, inner, 1f, Mat(_o!, inner), false, Mat(ProjWeight.Value, inner), true, accumulate ? 1f : 0f, Mat(output, Dim));
+        Gemm.Batched(1, rows, Dim, inner, 1f, Mat(_o!, inner), false, Mat(ProjWeight.Value, inner), true, accumulate ? 1f : 0f, Mat(output, Dim),
+            _frozenProj.For(_store, Mat(ProjWeight.Value, inner), true, inner, Dim));
         BiasAdd.Forward(output, ProjBias.Value, output);
     }
 
@@ -123,5 +128,7 @@ public sealed class Mhsa : ITokenMixer, IDisposable
     {
         DisposeBuffers();
         _core?.Dispose();
+        _frozenQkv.Dispose();
+        _frozenProj.Dispose();
     }
 }

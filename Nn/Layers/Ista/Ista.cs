@@ -37,6 +37,9 @@ public sealed class IstaWorkspace(Device device) : IDisposable
 {
     private Tensor? _pre, _residual, _folded, _dpre, _s, _gram, _sym, _foldedFrom;
     private float _foldedEta;
+    private Tensor? _foldedDictionary;
+    private long _foldedGeneration = -1;
+    private PackedMatrix? _foldedPacked;
 
     public Device Device { get; } = device ?? throw new ArgumentNullException(nameof(device));
 
@@ -51,6 +54,13 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     /// still correct, only dearer for few rows (the folded backward has a d³ term).
     /// </summary>
     public bool ForInference { get; set; }
+
+    /// <summary>
+    /// Set while the dictionary's store is frozen (<see cref="Parameters.ParameterStore.Freeze"/>): its generation.
+    /// F is then derived once per generation and dictionary tensor, with no per-call check, and on the CPU packed once
+    /// as the B operand of Z·F. Null (the default) keeps the check of <see cref="ForInference"/>.
+    /// </summary>
+    public long? FrozenGeneration { get; set; }
 
     /// <summary>The form the last forward pass used (what <see cref="Ista.Backward"/> will follow).</summary>
     public IstaForm LastForm { get; private set; } = IstaForm.Auto;
@@ -80,18 +90,34 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     /// Whether <see cref="FoldedMatrix"/> already holds η(D − DᵀD) for this D and η: the same values it would be
     /// recomputed to (the computation is deterministic), so keeping it changes no result. Host tensors only.
     /// </summary>
-    internal bool FoldedIsCurrent(Tensor dictionary, float eta) =>
-        _foldedFrom is not null && eta == _foldedEta && dictionary.Storage is HostStorage && Device is CpuDevice cpu
-        && IstaCpu.SameBits(cpu, dictionary, _foldedFrom);
+    internal bool FoldedIsCurrent(Tensor dictionary, float eta)
+    {
+        if (_foldedDictionary is null || eta != _foldedEta) return false;
+        // Frozen: derived once per generation (a matrix folded before the freeze is folded again, and packed, once).
+        if (FrozenGeneration is long g) return g == _foldedGeneration && ReferenceEquals(dictionary, _foldedDictionary);
+        return _foldedFrom is not null && dictionary.Storage is HostStorage && Device is CpuDevice cpu
+            && IstaCpu.SameBits(cpu, dictionary, _foldedFrom);
+    }
 
-    /// <summary>Records the D (a copy) and η that <see cref="FoldedMatrix"/> was just computed from (host tensors only).</summary>
+    /// <summary>
+    /// Records the D (a copy, host tensors only; the tensor itself and the frozen generation otherwise) and η that
+    /// <see cref="FoldedMatrix"/> was just computed from, and packs F for the CPU GEMM while frozen.
+    /// </summary>
     internal void RememberFolded(Tensor dictionary, float eta)
     {
+        _foldedDictionary = dictionary;
+        _foldedEta = eta;
+        _foldedGeneration = FrozenGeneration ?? -1;
+        _foldedPacked?.Dispose();
+        _foldedPacked = FrozenGeneration is null ? null : Gemm.Pack(FoldedMatrix, false, Dim, Dim);
         if (dictionary.Storage is not HostStorage) return;
         _foldedFrom ??= Device.Allocate(Dim, Dim);
         dictionary.AsSpan().CopyTo(_foldedFrom.AsSpan());
-        _foldedEta = eta;
     }
+
+    /// <summary>F packed as the B operand of Z·F (CPU, frozen dictionary), or null: the GEMM packs it per call.</summary>
+    internal PackedMatrix? FoldedPacked =>
+        FrozenGeneration is long g && g == _foldedGeneration && _foldedPacked is { IsDisposed: false } pk && pk.KernelName == GemmCpu.Kernel.Name ? pk : null;
 
     /// <summary>Sizes the buffers for a forward pass and records its settings for the backward pass.</summary>
     internal IstaForm BeginForward(int rows, int dim, float eta, float threshold, ThresholdKind kind)
@@ -115,6 +141,10 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     {
         foreach (var t in new[] { _pre, _residual, _folded, _dpre, _s, _gram, _sym, _foldedFrom }) t?.Dispose();
         _pre = _residual = _folded = _dpre = _s = _gram = _sym = _foldedFrom = null;
+        _foldedPacked?.Dispose();
+        _foldedPacked = null;
+        _foldedDictionary = null;
+        _foldedGeneration = -1;
         HasForward = false;
     }
 
@@ -264,7 +294,7 @@ internal static class IstaSteps<TBackend> where TBackend : struct, IIstaBackend
                 MatMul(w, true, w, false, f, d, d, d, -eta, 1f);    // F = ηD − η·DᵀD
                 ws.RememberFolded(w, eta);
             }
-            MatMul(z, false, f, false, p, n, d, d, 1f, 0f);         // Z·F
+            MatMul(z, false, f, false, p, n, d, d, 1f, 0f, ws.FoldedPacked); // Z·F
             backend.Epilogue(z, p, y, n * d, 1f, threshold, kind);  // p = Z + Z·F, y = S(p)
         }
         else
@@ -304,6 +334,7 @@ internal static class IstaSteps<TBackend> where TBackend : struct, IIstaBackend
     }
 
     /// <summary>C = α·op(A)·op(B) + β·C on dense row-major operands of any rank (sizes given explicitly).</summary>
-    private static void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, int m, int n, int k, float alpha, float beta) =>
-        Gemm.Batched(1, m, n, k, alpha, new MatrixOperand(a), transA, new MatrixOperand(b), transB, beta, new MatrixOperand(c));
+    private static void MatMul(Tensor a, bool transA, Tensor b, bool transB, Tensor c, int m, int n, int k, float alpha, float beta,
+        PackedMatrix? packedB = null) =>
+        Gemm.Batched(1, m, n, k, alpha, new MatrixOperand(a), transA, new MatrixOperand(b), transB, beta, new MatrixOperand(c), packedB);
 }

@@ -18,6 +18,7 @@ public sealed class IstaBlock : IDisposable
     private IstaWorkspace? _workspace;
     private Tensor? _input;
     private TensorShape _shape;
+    private readonly ParameterStore _store;
 
     public IstaBlock(ParameterStore store, string prefix, int dim,
         float eta = Ista.DefaultEta, float lambda = Ista.DefaultLambda, ThresholdKind threshold = ThresholdKind.OneSided)
@@ -30,6 +31,7 @@ public sealed class IstaBlock : IDisposable
         if (threshold == ThresholdKind.Symmetric && !(eta * lambda >= 0f))
             throw new ArgumentOutOfRangeException(nameof(lambda), lambda, "IstaBlock: the symmetric soft threshold needs ηλ ≥ 0");
         if (prefix.Length > 0 && !prefix.EndsWith('.')) prefix += ".";
+        _store = store;
         Dim = dim;
         Eta = eta;
         Lambda = lambda;
@@ -80,6 +82,7 @@ public sealed class IstaBlock : IDisposable
         Prepare(x.Device, x.Shape, rows);
         _workspace!.Form = Form;
         _workspace.ForInference = ForInference;
+        _workspace.FrozenGeneration = _store.IsFrozen ? _store.FrozenGeneration : null;
         LayerNorm.Forward(x, NormWeight.Value, NormBias.Value, _z!, _mean, _rstd);
         Ista.Run(_z!, w, y, _workspace, rows, Dim, Eta, Lambda, Threshold);
         _input = x;

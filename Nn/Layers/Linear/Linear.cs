@@ -14,6 +14,7 @@ public sealed class Linear
     private const string Layer = "Linear";
     private Tensor? _x;
     private int _rows = -1;
+    private readonly FrozenOperand _frozenWeight = new();
 
     public Linear(ParameterStore store, string prefix, int inFeatures, int outFeatures, bool bias = true)
     {
@@ -49,7 +50,8 @@ public sealed class Linear
         _x = x;
         _rows = rows;
         if (rows == 0) return;
-        Gemm.Batched(1, rows, OutFeatures, InFeatures, 1f, x, false, Weight.Value, true, 0f, y);
+        Gemm.Batched(1, rows, OutFeatures, InFeatures, 1f, x, false, Weight.Value, true, 0f, y,
+            _frozenWeight.For(Store, Weight.Value, true, InFeatures, OutFeatures));
         if (Bias is not null) BiasAdd.Forward(y, Bias.Value, y);
     }
 

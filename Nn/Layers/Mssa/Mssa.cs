@@ -20,6 +20,8 @@ public sealed class Mssa : ITokenMixer, IDisposable
     private Tensor? _w, _o, _dO, _dw;
     private Tensor? _y;
     private int _batch, _n;
+    private readonly ParameterStore _store;
+    private readonly FrozenOperand _frozenQkv = new(), _frozenOut = new();
 
     public Mssa(ParameterStore store, string prefix, int dim, int heads, int dimHead)
     {
@@ -30,6 +32,7 @@ public sealed class Mssa : ITokenMixer, IDisposable
         Dim = dim;
         Heads = heads;
         DimHead = dimHead;
+        _store = store;
         Qkv = store.Add(prefix + "qkv.weight", [Inner, dim], ParameterInit.UniformFanIn, fanIn: dim);
         if (ProjectsOut)
         {
@@ -74,12 +77,14 @@ public sealed class Mssa : ITokenMixer, IDisposable
         _y = y;
         int inner = Inner;
         // w = Y·Uᵀ
-        Gemm.Batched(1, rows, inner, Dim, 1f, Mat(y, Dim), false, Mat(Qkv.Value, Dim), true, 0f, Mat(_w!, inner));
+        Gemm.Batched(1, rows, inner, Dim, 1f, Mat(y, Dim), false, Mat(Qkv.Value, Dim), true, 0f, Mat(_w!, inner),
+            _frozenQkv.For(_store, Mat(Qkv.Value, Dim), true, Dim, inner));
         var w = new HeadColumns(_w!, 0, inner);
         _core!.Forward(batch, _n, w, w, w, new HeadColumns(_o!, 0, inner));
         if (ProjectsOut)
         {
-            Gemm.Batched(1, rows, Dim, inner, 1f, Mat(_o!, inner), false, Mat(OutWeight!.Value, inner), true, accumulate ? 1f : 0f, Mat(output, Dim));
+            Gemm.Batched(1, rows, Dim, inner, 1f, Mat(_o!, inner), false, Mat(OutWeight!.Value, inner), true, accumulate ? 1f : 0f, Mat(output, Dim),
+                _frozenOut.For(_store, Mat(OutWeight.Value, inner), true, inner, Dim));
             BiasAdd.Forward(output, OutBias!.Value, output);
         }
         else if (accumulate) Elementwise.Add(output, _o!, output);
@@ -153,5 +158,7 @@ public sealed class Mssa : ITokenMixer, IDisposable
     {
         DisposeBuffers();
         _core?.Dispose();
+        _frozenQkv.Dispose();
+        _frozenOut.Dispose();
     }
 }
