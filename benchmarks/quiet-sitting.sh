@@ -13,6 +13,9 @@ A2="DOTNET_EnableAVX512=0"
 CI="--model custom --image-size 32 --patch 4 --dim 192 --depth 6 --heads 3 --classes 10 --batch 32 --threads 2"
 S="${*:-gemm mssa infer train ista crf peers}"
 has() { [[ " $S " == *" $1 "* ]]; }
+# The paired FMA peak is register-only; the copy bandwidth shows a neighbour contending for caches and memory.
+probe() { TAILN=1 step $P benchmarks/host-probe.py; }
+probe
 if has gemm; then
   for sz in "1024 1024 1024" "197 384 384" "785 384 384" "2080 192 192" "192 192 2080"; do set -- $sz
     for mode in shared auto; do step env $A2 CRATEIL_GEMM_SPLIT=$mode CRATEIL_GEMM_DIRECT_A=0 $C bench gemm --m $1 --n $2 --k $3 --threads 2; done
@@ -25,11 +28,13 @@ if has mssa; then
   step env $A2 $C bench mssa --threads 2 --attention both --iters 30
   step $C bench mssa --threads 2 --attention both --iters 30
 fi
+probe
 if has infer; then
   step env $A2 $C bench model --model crate-t --mode infer --batch 1 --threads 2 --iters 60
   step env $A2 CRATEIL_GEMM_SPLIT=shared $C bench model --model crate-t --mode infer --batch 1 --threads 2 --iters 60
   step $C bench model --model crate-t --mode infer --batch 1 --threads 2 --iters 60
 fi
+probe
 if has train; then
   step env $A2 $C bench model $CI --iters 30
   step env $A2 CRATEIL_GEMM_SPLIT=shared $C bench model $CI --iters 30
@@ -37,6 +42,7 @@ if has train; then
   step env $A2 $C bench model --model crate-t --batch 8 --threads 2 --iters 5
   step $C bench model --model crate-t --batch 8 --threads 2 --iters 5
 fi
+probe
 if has ista; then
   step env $A2 $C bench ista --threads 2
   step $C bench ista --threads 2
@@ -45,6 +51,7 @@ if has crf; then
   step env $A2 $C bench crf --size 480 --repeat 9
   step $C bench crf --size 480 --repeat 9
 fi
+probe
 if has peers; then
   step $P benchmarks/peer/torch_mssa.py --n 785 --dim 384 --heads 6 --batch 1 --threads 2 --iters 20
   step $P benchmarks/peer/torch_model.py --model crate-t --mode infer --batch 1 --threads 2 --iters 20
@@ -53,4 +60,5 @@ if has peers; then
   step $P benchmarks/peer/torch_ista.py --threads 2
   step $P benchmarks/peer/numpy_sgemm.py --sizes 1024 --ops NN
 fi
+probe
 echo "### done $(date -u +%T)"
