@@ -72,3 +72,50 @@ public class CrateModelBenchmarks
         _device.Dispose();
     }
 }
+
+/// <summary>
+/// Inference with the weights frozen (<c>ParameterStore.Freeze</c>: each layer's GEMM weights packed once, ISTA's
+/// folded dictionary kept without its per-call check) against the per-call path, on the same configurations.
+/// Run: dotnet run -c Release --project benchmarks -- --filter '*FrozenInferenceBenchmarks*'
+/// </summary>
+[MemoryDiagnoser]
+public class FrozenInferenceBenchmarks
+{
+    private CpuDevice _device = null!;
+    private CrateModel _model = null!;
+    private Tensor _images = null!;
+
+    [Params("crate-t-224-b1", "crate-t-224-b8", "ci-32-b32")] public string Case = "crate-t-224-b1";
+    [Params(false, true)] public bool Frozen;
+    [Params(2)] public int Threads;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var (config, batch) = Case switch
+        {
+            "crate-t-224-b8" => (CrateConfig.Tiny(), 8),
+            "crate-t-224-b1" => (CrateConfig.Tiny(), 1),
+            "ci-32-b32" => (CrateConfig.Tiny(classes: 10, patch: 4, imageSize: 32) with { Dim = 192, Depth = 6, Heads = 3, DimHead = 64 }, 32),
+            _ => throw new ArgumentException($"unknown case {Case}"),
+        };
+        _device = CpuDevice.Create(Threads);
+        _model = new CrateModel(config, _device, seed: 1);
+        var r = new Random(3);
+        var pixels = new float[batch * config.Channels * config.ImageHeight * config.ImageWidth];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(r.NextDouble() * 4 - 2);
+        _images = _device.FromHost(pixels, batch, config.Channels, config.ImageHeight, config.ImageWidth);
+        if (Frozen) _model.Parameters.Freeze();
+    }
+
+    [Benchmark]
+    public Tensor Infer() => _model.Forward(_images);
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _images.Dispose();
+        _model.Dispose();
+        _device.Dispose();
+    }
+}
