@@ -98,7 +98,7 @@ public abstract class Optimizer : IDisposable
     public void Step()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        Store.ThrowIfFrozen($"{GetType().Name}.Step");
+        if (Store.IsFrozen) Store.ThrowIfFrozen(GetType().Name + ".Step");   // the name is built only to throw: steps allocate nothing
         _stepCount++;
         Update(_stepCount);
     }
