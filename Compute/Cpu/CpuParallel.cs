@@ -9,8 +9,9 @@ internal interface IRangeKernel
 }
 
 /// <summary>
-/// Splits [0, units) into one contiguous chunk per thread of a <see cref="CpuDevice"/> when there is enough work,
-/// and runs everything on the calling thread otherwise. The kernel is a struct, so the single-threaded path is
+/// Splits [0, units) into one contiguous chunk per thread of a <see cref="CpuDevice"/> when there is enough work
+/// (each run in pieces that a member done early may take over, see <see cref="RangeJob{TKernel}"/>), and runs
+/// everything on the calling thread otherwise. The kernel is a struct, so the single-threaded path is
 /// a direct, inlinable call; the multi-threaded path runs on the device's <see cref="CpuThreadTeam"/> with a
 /// per-thread reusable job object, so neither path allocates. When the team is already busy (a nested call from
 /// inside another parallel region) the work runs on the calling thread instead of oversubscribing the cores.
@@ -37,7 +38,7 @@ internal static class CpuParallel
         int chunk = (units + threads - 1) / threads;
         chunk = (chunk + align - 1) / align * align;
         int chunks = (units + chunk - 1) / chunk;
-        var job = RangeJob<TKernel>.Rent(kernel, units, chunk, chunks);
+        var job = RangeJob<TKernel>.Rent(kernel, units, chunk, chunks, align);
         try
         {
             if (!CpuThreadTeam.Get(device.Threads).TryRun(job)) kernel.Execute(0, units);
@@ -48,20 +49,35 @@ internal static class CpuParallel
         }
     }
 
-    /// <summary>Carries a struct kernel to the thread team without a closure per call.</summary>
+    /// <summary>Pieces each thread's range is cut into, so that a member done early can take what is left of another's.</summary>
+    internal const int PiecesPerRange = 4;
+
+    /// <summary>
+    /// Carries a struct kernel to the thread team without a closure per call. Member t owns contiguous range t (as a
+    /// static split) and works through it in <see cref="PiecesPerRange"/> pieces taken from a counter of its own;
+    /// a member done with its ranges takes the pieces left in the others' (the same counters), so one that the machine
+    /// stalls — another process, a host preempting a virtual CPU — does less instead of holding up the join. Piece
+    /// boundaries depend only on the units, the range size and the alignment, never on timing, so results are the
+    /// same whichever member runs a piece.
+    /// </summary>
     private sealed class RangeJob<TKernel> : ITeamJob where TKernel : struct, IRangeKernel
     {
         [ThreadStatic] private static RangeJob<TKernel>? _free;
 
+        /// <summary>Ints per counter: one 64-byte line each, so members taking from their own ranges never share a line.</summary>
+        private const int Stride = 16;
+
         private TKernel _kernel;
-        private int _units, _chunk, _chunks;
+        private int _units, _chunk, _chunks, _piece;
+        private int[] _next = [];
 
         public void Execute(int thread, CpuThreadTeam team)
         {
-            for (int c = thread; c < _chunks; c += team.Size) Run(c);
+            for (int c = thread; c < _chunks; c += team.Size) RunRange(c);
+            for (int k = 1; k <= _chunks; k++) RunRange((thread + k) % _chunks);
         }
 
-        public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk, int chunks)
+        public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk, int chunks, int align)
         {
             // Nested use on the same thread finds the slot empty and makes a fresh job.
             var job = _free ?? new RangeJob<TKernel>();
@@ -70,6 +86,10 @@ internal static class CpuParallel
             job._units = units;
             job._chunk = chunk;
             job._chunks = chunks;
+            int piece = (chunk + PiecesPerRange - 1) / PiecesPerRange;
+            job._piece = Math.Min(chunk, (piece + align - 1) / align * align);
+            if (job._next.Length < chunks * Stride) job._next = new int[chunks * Stride];
+            else Array.Clear(job._next, 0, chunks * Stride);
             return job;
         }
 
@@ -79,10 +99,16 @@ internal static class CpuParallel
             _free = this;
         }
 
-        private void Run(int index)
+        private void RunRange(int range)
         {
-            int start = index * _chunk;
-            _kernel.Execute(start, Math.Min(_chunk, _units - start));
+            int start = range * _chunk, end = Math.Min(_units, start + _chunk);
+            while (true)
+            {
+                int p = Interlocked.Increment(ref _next[range * Stride]) - 1;
+                int s = start + p * _piece;
+                if (s >= end) return;
+                _kernel.Execute(s, Math.Min(_piece, end - s));
+            }
         }
     }
 }

@@ -52,6 +52,57 @@ public class ThreadTeamTests
         Assert.Equal(0, job.InnerRuns);
     }
 
+    /// <summary>
+    /// CpuParallel.For runs every unit exactly once in aligned pieces, on 1–4 threads and odd sizes; and when a member
+    /// is held up inside its first piece, the caller takes over the rest of that member's range instead of waiting.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 1, 1)]
+    [InlineData(2, 3, 1)]
+    [InlineData(2, 1001, 16)]
+    [InlineData(3, 70_001, 16)]
+    [InlineData(4, 97, 1)]
+    public void ParallelForRunsEveryUnitOnceInAlignedPieces(int threads, int units, int align)
+    {
+        using var device = CpuDevice.Create(threads);
+        var counts = new int[units];
+        var starts = new System.Collections.Concurrent.ConcurrentBag<int>();
+        for (int r = 0; r < 50; r++)
+            CpuParallel.For(device, units, 1, new CountKernel(counts, starts, -1, 0), align);
+        Assert.All(counts, c => Assert.Equal(50, c));
+        Assert.All(starts, s => Assert.Equal(0, s % align));
+    }
+
+    [Fact]
+    public void ParallelForLetsTheCallerTakeOverAStalledMembersPieces()
+    {
+        using var device = CpuDevice.Create(2);
+        const int units = 4000;   // two ranges of 2000, four pieces of 500 each
+        var counts = new int[units];
+        var owners = new int[units];
+        int caller = Environment.CurrentManagedThreadId;
+        CpuParallel.For(device, units, 1, new CountKernel(counts, null, caller, 300, owners), 1);
+        Assert.All(counts, c => Assert.Equal(1, c));
+        // The held-up member ran at most its first piece of range 1; the caller ran the rest.
+        Assert.True(owners.AsSpan(2500).ToArray().All(o => o == caller), "the caller took over the stalled member's later pieces");
+    }
+
+    /// <summary>Counts units; with <c>stallMs</c>, a thread other than <c>caller</c> sleeps in the piece starting at 2000.</summary>
+    private readonly struct CountKernel(int[] counts, System.Collections.Concurrent.ConcurrentBag<int>? starts, int caller, int stallMs, int[]? owners = null) : IRangeKernel
+    {
+        public void Execute(int start, int count)
+        {
+            starts?.Add(start);
+            int me = Environment.CurrentManagedThreadId;
+            if (stallMs > 0 && start == 2000 && me != caller) Thread.Sleep(stallMs);
+            for (int i = start; i < start + count; i++)
+            {
+                Interlocked.Increment(ref counts[i]);
+                if (owners is not null) owners[i] = me;
+            }
+        }
+    }
+
     private readonly struct OuterKernel(CpuDevice device, int[] counts, int inner) : IRowChunkKernel
     {
         public void Execute(int chunk, int start, int end)

@@ -154,7 +154,11 @@ public class FrozenParameterTests
         Assert.Throws<InvalidOperationException>(() => unbuilt.Freeze());
     }
 
-    /// <summary>Frozen forward passes allocate nothing once the packed forms exist (CRATE-T widths, 2 threads).</summary>
+    /// <summary>
+    /// Frozen forward passes allocate nothing once the packed forms exist (CRATE-T widths, 2 threads). A per-pass
+    /// allocation shows in every window of five passes; one window in three may see a one-off (the runtime's own
+    /// bookkeeping while the suite's other threads run), which failed this test once in six full-suite runs.
+    /// </summary>
     [Fact]
     public void FrozenForwardPassesDoNotAllocate()
     {
@@ -162,14 +166,19 @@ public class FrozenParameterTests
         using var layers = new Layers(dev, 197, 384, 6);
         layers.Store.Freeze();
         for (int i = 0; i < 3; i++) layers.Run();
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 5; i++)
+        var windows = new long[3];
+        for (int w = 0; w < windows.Length; w++)
         {
-            layers.Linear.Forward(layers.X, layers.YLinear);
-            layers.Mssa.Forward(layers.X, layers.YMssa, 1);
-            layers.Mhsa.Forward(layers.X, layers.YMhsa, 1);
-            layers.Ista.Forward(layers.X, layers.YIsta);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 5; i++)
+            {
+                layers.Linear.Forward(layers.X, layers.YLinear);
+                layers.Mssa.Forward(layers.X, layers.YMssa, 1);
+                layers.Mhsa.Forward(layers.X, layers.YMhsa, 1);
+                layers.Ista.Forward(layers.X, layers.YIsta);
+            }
+            windows[w] = GC.GetAllocatedBytesForCurrentThread() - before;
         }
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.True(windows.Min() == 0, $"bytes allocated per window of five passes: {string.Join(", ", windows)}");
     }
 }
