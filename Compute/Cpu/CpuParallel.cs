@@ -73,8 +73,10 @@ internal static class CpuParallel
 
         public void Execute(int thread, CpuThreadTeam team)
         {
+            // The grain chose how many members take part (_chunks ranges); the others stay out.
+            if (thread >= _chunks) return;
             for (int c = thread; c < _chunks; c += team.Size) RunRange(c);
-            for (int k = 1; k <= _chunks; k++) RunRange((thread + k) % _chunks);
+            for (int k = 1; k < _chunks; k++) RunRange((thread + k) % _chunks);
         }
 
         public static RangeJob<TKernel> Rent(in TKernel kernel, int units, int chunk, int chunks, int align)
@@ -101,13 +103,15 @@ internal static class CpuParallel
 
         private void RunRange(int range)
         {
-            int start = range * _chunk, end = Math.Min(_units, start + _chunk);
+            // In long: a range near int.MaxValue units must not wrap past its end.
+            long start = (long)range * _chunk, end = Math.Min(_units, start + _chunk);
+            long pieces = (end - start + _piece - 1) / _piece;
             while (true)
             {
                 int p = Interlocked.Increment(ref _next[range * Stride]) - 1;
-                int s = start + p * _piece;
-                if (s >= end) return;
-                _kernel.Execute(s, Math.Min(_piece, end - s));
+                if (p >= pieces) return;
+                long s = start + (long)p * _piece;
+                _kernel.Execute((int)s, (int)Math.Min(_piece, end - s));
             }
         }
     }

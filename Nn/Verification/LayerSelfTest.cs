@@ -94,7 +94,7 @@ public static class LayerSelfTest
             {
                 var dev = run.Device;
                 using var store = new ParameterStore();
-                var layer = new Linear(store, "fc", inF, outF, bias);
+                using var layer = new Linear(store, "fc", inF, outF, bias);
                 var v = Prepare(store, dev, 10 + rows);
                 var xh = Normal(11 + rows, (long)rows * inF);
                 var dyh = Normal(12 + rows, (long)rows * outF);

@@ -84,6 +84,8 @@ public static class Gemm
         {
             case CpuDevice cpu:
                 GemmCpu.Run(cpu, a.Tensor, b.Tensor, c.Tensor, args, packedB);
+                // The GEMM reads the packed copy through a raw pointer: its finalizer must not run before the call ends.
+                GC.KeepAlive(packedB);
                 break;
             case IlgpuDevice gpu:
                 GemmIlgpu.Run(gpu, a.Tensor, b.Tensor, c.Tensor, args);

@@ -17,6 +17,7 @@ namespace CrateIL.Compute.Ops;
 public sealed unsafe class PackedMatrix : IDisposable
 {
     private float* _data;
+    private readonly long _bytes;
     private readonly Tensor _source;
 
     internal PackedMatrix(Tensor source, long offset, int ld, bool transB, int k, int n, SgemmKernel kernel)
@@ -30,7 +31,10 @@ public sealed unsafe class PackedMatrix : IDisposable
         NR = kernel.NR;
         KernelName = kernel.Name;
         long panels = (n + NR - 1) / NR;
-        _data = (float*)NativeMemory.AlignedAlloc((nuint)(panels * PanelStride * sizeof(float)), 64);
+        _bytes = panels * PanelStride * sizeof(float);
+        _data = (float*)NativeMemory.AlignedAlloc((nuint)_bytes, 64);
+        // Native memory the GC cannot see: a copy dropped without Dispose is then finalized as its size warrants.
+        GC.AddMemoryPressure(_bytes);
         SgemmPack.B(source.HostPointer + offset, ld, transB, 0, k, 0, n, NR, 0, (int)panels, _data);
     }
 
@@ -71,6 +75,7 @@ public sealed unsafe class PackedMatrix : IDisposable
         if (_data == null) return;
         NativeMemory.AlignedFree(_data);
         _data = null;
+        GC.RemoveMemoryPressure(_bytes);
     }
 
     ~PackedMatrix() => Free();

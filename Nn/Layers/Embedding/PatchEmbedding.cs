@@ -105,6 +105,7 @@ public sealed class PatchEmbedding : IDisposable
     {
         PatchNorm.Dispose();
         TokenNorm.Dispose();
+        Projection.Dispose();
         LayerBuffer.Release(ref _patches);
         LayerBuffer.Release(ref _normed);
         LayerBuffer.Release(ref _projected);

@@ -104,6 +104,7 @@ public sealed class ClassificationHead : IDisposable
     public void Dispose()
     {
         Norm.Dispose();
+        Classifier.Dispose();
         LayerBuffer.Release(ref _pooled);
         LayerBuffer.Release(ref _normed);
         LayerBuffer.Release(ref _dNormed);

@@ -93,10 +93,23 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     internal bool FoldedIsCurrent(Tensor dictionary, float eta)
     {
         if (_foldedDictionary is null || eta != _foldedEta) return false;
-        // Frozen: derived once per generation (a matrix folded before the freeze is folded again, and packed, once).
-        if (FrozenGeneration is long g) return g == _foldedGeneration && ReferenceEquals(dictionary, _foldedDictionary);
-        return _foldedFrom is not null && dictionary.Storage is HostStorage && Device is CpuDevice cpu
+        // Frozen: checked once per generation, not per call.
+        if (FrozenGeneration is long g && g == _foldedGeneration && ReferenceEquals(dictionary, _foldedDictionary)) return true;
+        bool same = _foldedFrom is not null && dictionary.Storage is HostStorage && Device is CpuDevice cpu
             && IstaCpu.SameBits(cpu, dictionary, _foldedFrom);
+        // A new generation over the same D (Predict freezes for each call) keeps F and its packed copy: F is what it
+        // would be recomputed to, so only the generation it is trusted under moves.
+        if (same && FrozenGeneration is long generation)
+        {
+            _foldedDictionary = dictionary;
+            _foldedGeneration = generation;
+            if (_foldedPacked is not { IsDisposed: false } pk || pk.KernelName != GemmCpu.Kernel.Name)
+            {
+                _foldedPacked?.Dispose();
+                _foldedPacked = Gemm.Pack(FoldedMatrix, false, Dim, Dim);
+            }
+        }
+        return same;
     }
 
     /// <summary>
@@ -105,6 +118,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     /// </summary>
     internal void RememberFolded(Tensor dictionary, float eta)
     {
+        Folds++;
         _foldedDictionary = dictionary;
         _foldedEta = eta;
         _foldedGeneration = FrozenGeneration ?? -1;
@@ -114,6 +128,9 @@ public sealed class IstaWorkspace(Device device) : IDisposable
         _foldedFrom ??= Device.Allocate(Dim, Dim);
         dictionary.AsSpan().CopyTo(_foldedFrom.AsSpan());
     }
+
+    /// <summary>How many times F has been computed (tests: what is kept is not recomputed).</summary>
+    internal int Folds { get; private set; }
 
     /// <summary>F packed as the B operand of Z·F (CPU, frozen dictionary), or null: the GEMM packs it per call.</summary>
     internal PackedMatrix? FoldedPacked =>

@@ -9,7 +9,7 @@ namespace CrateIL.Nn.Layers;
 /// Parameters <c>{prefix}.weight</c> and <c>{prefix}.bias</c>, both drawn from U(±1/√in) (nn.Linear's default).
 /// x is any tensor whose last dimension is <c>in</c> (rows = all leading dimensions).
 /// </summary>
-public sealed class Linear
+public sealed class Linear : IDisposable
 {
     private const string Layer = "Linear";
     private Tensor? _x;
@@ -78,4 +78,7 @@ public sealed class Linear
         if (Bias is not null) BiasAdd.Backward(dy, Bias.Grad);
         if (dx is not null) Gemm.Batched(1, rows, InFeatures, OutFeatures, 1f, dy, false, Weight.Value, false, 0f, dx);
     }
+
+    /// <summary>Frees the packed copy of the weight kept while the store is frozen (the parameters belong to the store).</summary>
+    public void Dispose() => _frozenWeight.Dispose();
 }

@@ -71,5 +71,7 @@ public sealed class Mlp : IDisposable
         LayerBuffer.Release(ref _hidden);
         LayerBuffer.Release(ref _activated);
         LayerBuffer.Release(ref _dHidden);
+        Fc1.Dispose();
+        Fc2.Dispose();
     }
 }
