@@ -30,23 +30,10 @@ public class CrateModelBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var (config, batch) = Case switch
-        {
-            "crate-t-224-b8" => (CrateConfig.Tiny(), 8),
-            "crate-t-224-b1" => (CrateConfig.Tiny(), 1),
-            "ci-32-b32" => (CrateConfig.Tiny(classes: 10, patch: 4, imageSize: 32) with { Dim = 192, Depth = 6, Heads = 3, DimHead = 64 }, 32),
-            _ => throw new ArgumentException($"unknown case {Case}"),
-        };
         _device = CpuDevice.Create(Threads);
-        _model = new CrateModel(config, _device, seed: 1);
+        (_model, _images, _labels) = ModelCase.Create(Case, _device);
         _optimizer = new AdamW(_model.Parameters, learningRate: 1e-4, weightDecay: 0.05);
-        var r = new Random(3);
-        var pixels = new float[batch * config.Channels * config.ImageHeight * config.ImageWidth];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(r.NextDouble() * 4 - 2);
-        _labels = new int[batch];
-        for (int i = 0; i < batch; i++) _labels[i] = r.Next(config.Classes);
-        _images = _device.FromHost(pixels, batch, config.Channels, config.ImageHeight, config.ImageWidth);
-        _dLogits = _device.Allocate(batch, config.Classes);
+        _dLogits = _device.Allocate(_labels.Length, _model.Config.Classes);
     }
 
     [Benchmark]
@@ -92,19 +79,8 @@ public class FrozenInferenceBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var (config, batch) = Case switch
-        {
-            "crate-t-224-b8" => (CrateConfig.Tiny(), 8),
-            "crate-t-224-b1" => (CrateConfig.Tiny(), 1),
-            "ci-32-b32" => (CrateConfig.Tiny(classes: 10, patch: 4, imageSize: 32) with { Dim = 192, Depth = 6, Heads = 3, DimHead = 64 }, 32),
-            _ => throw new ArgumentException($"unknown case {Case}"),
-        };
         _device = CpuDevice.Create(Threads);
-        _model = new CrateModel(config, _device, seed: 1);
-        var r = new Random(3);
-        var pixels = new float[batch * config.Channels * config.ImageHeight * config.ImageWidth];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(r.NextDouble() * 4 - 2);
-        _images = _device.FromHost(pixels, batch, config.Channels, config.ImageHeight, config.ImageWidth);
+        (_model, _images, _) = ModelCase.Create(Case, _device);
         if (Frozen) _model.Parameters.Freeze();
     }
 
@@ -117,5 +93,27 @@ public class FrozenInferenceBenchmarks
         _images.Dispose();
         _model.Dispose();
         _device.Dispose();
+    }
+}
+
+/// <summary>The configurations both model suites run: a model, its random input batch and labels.</summary>
+internal static class ModelCase
+{
+    public static (CrateModel Model, Tensor Images, int[] Labels) Create(string name, CpuDevice device)
+    {
+        var (config, batch) = name switch
+        {
+            "crate-t-224-b8" => (CrateConfig.Tiny(), 8),
+            "crate-t-224-b1" => (CrateConfig.Tiny(), 1),
+            "ci-32-b32" => (CrateConfig.Tiny(classes: 10, patch: 4, imageSize: 32) with { Dim = 192, Depth = 6, Heads = 3, DimHead = 64 }, 32),
+            _ => throw new ArgumentException($"unknown case {name}"),
+        };
+        var model = new CrateModel(config, device, seed: 1);
+        var r = new Random(3);
+        var pixels = new float[batch * config.Channels * config.ImageHeight * config.ImageWidth];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(r.NextDouble() * 4 - 2);
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = r.Next(config.Classes);
+        return (model, device.FromHost(pixels, batch, config.Channels, config.ImageHeight, config.ImageWidth), labels);
     }
 }

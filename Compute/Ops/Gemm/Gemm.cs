@@ -104,10 +104,9 @@ public static class Gemm
     {
         ArgumentNullException.ThrowIfNull(b.Tensor);
         if (k < 1 || n < 1) throw new ArgumentException($"GEMM Pack: op(B) must be at least 1×1, got {k}×{n}");
-        int ldb = b.Ld > 0 ? b.Ld : (transB ? k : n);
-        if (ldb < (transB ? k : n)) throw new ArgumentException($"ldb={ldb} is smaller than a row of B ({(transB ? k : n)})");
-        long end = b.Offset + (transB ? (long)(n - 1) * ldb + k : (long)(k - 1) * ldb + n);
-        CheckExtent("B", b.Tensor, end, b.Offset);
+        int ldb = LeadingDimension("b", "B", b.Ld, transB ? k : n);
+        var args = new GemmArgs(1, 1, n, k, 1f, false, transB, 0f, 0, k, 0, b.Offset, ldb, 0, 0, n, 0);
+        CheckExtent("B", b.Tensor, args.IndexB(0, k - 1, n - 1) + 1, b.Offset);
         if (b.Tensor.Device is not CpuDevice) return null;
         return new PackedMatrix(b.Tensor, b.Offset, ldb, transB, k, n, GemmCpu.Kernel);
     }
@@ -116,12 +115,9 @@ public static class Gemm
         MatrixOperand a, bool transA, MatrixOperand b, bool transB, float beta, MatrixOperand c)
     {
         if (batch < 0 || m < 0 || n < 0 || k < 0) throw new ArgumentException($"Negative GEMM size: batch={batch} m={m} n={n} k={k}");
-        int lda = a.Ld > 0 ? a.Ld : (transA ? m : k);
-        int ldb = b.Ld > 0 ? b.Ld : (transB ? k : n);
-        int ldc = c.Ld > 0 ? c.Ld : n;
-        if (lda < (transA ? m : k)) throw new ArgumentException($"lda={lda} is smaller than a row of A ({(transA ? m : k)})");
-        if (ldb < (transB ? k : n)) throw new ArgumentException($"ldb={ldb} is smaller than a row of B ({(transB ? k : n)})");
-        if (ldc < n) throw new ArgumentException($"ldc={ldc} is smaller than a row of C ({n})");
+        int lda = LeadingDimension("a", "A", a.Ld, transA ? m : k);
+        int ldb = LeadingDimension("b", "B", b.Ld, transB ? k : n);
+        int ldc = LeadingDimension("c", "C", c.Ld, n);
         var args = new GemmArgs(batch, m, n, k, alpha, transA, transB, beta,
             a.Offset, lda, a.BatchStride, b.Offset, ldb, b.BatchStride, c.Offset, ldc, c.BatchStride);
         if (batch > 0 && m > 0 && n > 0)
@@ -140,6 +136,14 @@ public static class Gemm
                 throw new ArgumentException($"C batch stride {c.BatchStride} makes batch entries overlap (m={m}, n={n}, ldc={ldc}, batch={batch})");
         }
         return args;
+    }
+
+    /// <summary>An operand's leading dimension: its own, or the stored row length (0 = default), never shorter than a row.</summary>
+    private static int LeadingDimension(string lower, string name, int ld, int rowLength)
+    {
+        int resolved = ld > 0 ? ld : rowLength;
+        if (resolved < rowLength) throw new ArgumentException($"ld{lower}={resolved} is smaller than a row of {name} ({rowLength})");
+        return resolved;
     }
 
     private static void CheckExtent(string name, Tensor t, long end, long offset)

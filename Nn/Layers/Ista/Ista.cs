@@ -1,6 +1,7 @@
 using CrateIL.Compute.Devices;
 using CrateIL.Compute.Ops;
 using CrateIL.Compute.Tensors;
+using CrateIL.Nn.Parameters;
 
 namespace CrateIL.Nn.Layers;
 
@@ -39,7 +40,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     private float _foldedEta;
     private Tensor? _foldedDictionary;
     private long _foldedGeneration = -1;
-    private PackedMatrix? _foldedPacked;
+    private readonly FrozenOperand _foldedOperand = new();
 
     public Device Device { get; } = device ?? throw new ArgumentNullException(nameof(device));
 
@@ -97,24 +98,19 @@ public sealed class IstaWorkspace(Device device) : IDisposable
         if (FrozenGeneration is long g && g == _foldedGeneration && ReferenceEquals(dictionary, _foldedDictionary)) return true;
         bool same = _foldedFrom is not null && dictionary.Storage is HostStorage && Device is CpuDevice cpu
             && IstaCpu.SameBits(cpu, dictionary, _foldedFrom);
-        // A new generation over the same D (Predict freezes for each call) keeps F and its packed copy: F is what it
-        // would be recomputed to, so only the generation it is trusted under moves.
+        // A new generation over the same D (Predict freezes for each call) keeps F: it is what it would be recomputed
+        // to, so only the generation it is trusted under moves.
         if (same && FrozenGeneration is long generation)
         {
             _foldedDictionary = dictionary;
             _foldedGeneration = generation;
-            if (_foldedPacked is not { IsDisposed: false } pk || pk.KernelName != GemmCpu.Kernel.Name)
-            {
-                _foldedPacked?.Dispose();
-                _foldedPacked = Gemm.Pack(FoldedMatrix, false, Dim, Dim);
-            }
         }
         return same;
     }
 
     /// <summary>
     /// Records the D (a copy, host tensors only; the tensor itself and the frozen generation otherwise) and η that
-    /// <see cref="FoldedMatrix"/> was just computed from, and packs F for the CPU GEMM while frozen.
+    /// <see cref="FoldedMatrix"/> was just computed from; a packed copy of the old F is dropped.
     /// </summary>
     internal void RememberFolded(Tensor dictionary, float eta)
     {
@@ -122,8 +118,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
         _foldedDictionary = dictionary;
         _foldedEta = eta;
         _foldedGeneration = FrozenGeneration ?? -1;
-        _foldedPacked?.Dispose();
-        _foldedPacked = FrozenGeneration is null ? null : Gemm.Pack(FoldedMatrix, false, Dim, Dim);
+        _foldedOperand.Dispose();
         if (dictionary.Storage is not HostStorage) return;
         _foldedFrom ??= Device.Allocate(Dim, Dim);
         dictionary.AsSpan().CopyTo(_foldedFrom.AsSpan());
@@ -134,7 +129,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
 
     /// <summary>F packed as the B operand of Z·F (CPU, frozen dictionary), or null: the GEMM packs it per call.</summary>
     internal PackedMatrix? FoldedPacked =>
-        FrozenGeneration is long g && g == _foldedGeneration && _foldedPacked is { IsDisposed: false } pk && pk.KernelName == GemmCpu.Kernel.Name ? pk : null;
+        _foldedOperand.For(FrozenGeneration == _foldedGeneration ? FrozenGeneration : null, FoldedMatrix, false, Dim, Dim);
 
     /// <summary>Sizes the buffers for a forward pass and records its settings for the backward pass.</summary>
     internal IstaForm BeginForward(int rows, int dim, float eta, float threshold, ThresholdKind kind)
@@ -158,8 +153,7 @@ public sealed class IstaWorkspace(Device device) : IDisposable
     {
         foreach (var t in new[] { _pre, _residual, _folded, _dpre, _s, _gram, _sym, _foldedFrom }) t?.Dispose();
         _pre = _residual = _folded = _dpre = _s = _gram = _sym = _foldedFrom = null;
-        _foldedPacked?.Dispose();
-        _foldedPacked = null;
+        _foldedOperand.Dispose();
         _foldedDictionary = null;
         _foldedGeneration = -1;
         HasForward = false;
