@@ -28,7 +28,11 @@ public static class Program
         if (parse.Errors.Count > 0 && args.Length > 0)
         {
             // One line and exit code 2 for a mistyped command line, like every other user error (no usage dump).
-            string command = parse.CommandResult.Command == root ? "crate" : "crate " + parse.CommandResult.Command.Name;
+            // The whole path of a nested command ("crate bench model"), not only its last word.
+            var names = new List<string>();
+            for (var r = parse.CommandResult; r is not null && r.Command != root; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+                names.Insert(0, r.Command.Name);
+            string command = string.Join(' ', names.Prepend("crate"));
             Console.Error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => string.Join(' ', e.Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))))} (see '{command} --help')");
             return 2;
         }

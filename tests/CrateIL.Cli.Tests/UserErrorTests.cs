@@ -44,6 +44,13 @@ public partial class UserErrorTests : IDisposable
         return line;
     }
 
+    /// <summary>A mistyped value of a nested command points at that command's help by its whole path.</summary>
+    [Theory]
+    [InlineData("bench model --frozen maybe", "(see 'crate bench model --help')")]
+    [InlineData("infer --bogus", "(see 'crate infer --help')")]
+    public void Mistyped_command_line_names_the_whole_command(string args, string hint) =>
+        FailsWithOneLine(args.Split(' '), hint);
+
     private string Out => Path.Combine(_dir, "out");
 
     private string[] Train(string data) =>
